@@ -1,0 +1,301 @@
+"""The validated configuration of one ``bidsmask`` invocation.
+
+:class:`Config` is built by ``bidsmask.app.cli.parse_args`` and travels, unchanged, to the
+participant and group levels (and into worker processes): there is no global state. Its
+:meth:`Config.save` writes every value used, with the command line and version, to
+``OUTPUT_DIR/logs/`` so that a result can be reproduced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bidsmask._version import __version__
+from bidsmask.app.exitcodes import MissingInputError
+
+#: Default analysis choices, shown in ``--help`` and recorded in every sidecar.
+DEFAULT_SPACE = "MNI152NLin2009cAsym"
+DEFAULT_ATLAS = "Schaefer2018:400Parcels7Networks"
+DEFAULT_STRATEGY = "simple"
+DEFAULT_STANDARDIZE = "zscore_sample"
+DEFAULT_MIN_COVERAGE = 0.5
+DEFAULT_MIN_VOLUMES = 20
+DEFAULT_RADIUS = 5.0
+DEFAULT_GM_THRESHOLD = 0.5
+DEFAULT_GROUP_MASK_THRESHOLD = 0.5
+DEFAULT_CONNECTIVITY = "correlation"
+
+MASK_CHOICES = ("fmriprep", "epi", "gm")
+STANDARDIZE_CHOICES = ("zscore_sample", "zscore", "psc", "none")
+CONNECTIVITY_CHOICES = ("correlation", "partial-correlation", "covariance", "none")
+
+_SPACE_RE = re.compile(r"^(?P<name>[A-Za-z0-9]+)(?::res-(?P<res>[A-Za-z0-9]+))?$")
+
+
+@dataclass(frozen=True)
+class Space:
+    """An output space, optionally at one TemplateFlow/fMRIPrep resolution.
+
+    Parameters
+    ----------
+    name : str
+        The ``space-`` label, e.g. ``"MNI152NLin2009cAsym"`` or ``"T1w"``.
+    res : str or None
+        The ``res-`` label (``"2"`` for ``res-2``); None selects every resolution found.
+
+    Examples
+    --------
+    >>> Space.parse("MNI152NLin2009cAsym:res-2")
+    Space(name='MNI152NLin2009cAsym', res='2')
+    >>> str(Space("T1w"))
+    'T1w'
+    """
+
+    name: str
+    res: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Space:
+        """Parse ``NAME`` or ``NAME:res-LABEL`` (fMRIPrep's ``--output-spaces`` syntax).
+
+        Parameters
+        ----------
+        text : str
+            The space as typed on the command line.
+
+        Returns
+        -------
+        Space
+            The parsed space.
+
+        Raises
+        ------
+        ValueError
+            If ``text`` is not of that form.
+        """
+        match = _SPACE_RE.match(text.strip())
+        if match is None:
+            raise ValueError(
+                f"invalid space {text!r}: use a space label such as 'MNI152NLin2009cAsym', "
+                "optionally with a resolution, e.g. 'MNI152NLin2009cAsym:res-2'"
+            )
+        res = match["res"]
+        if res is not None and res.isdigit():
+            res = str(int(res))  # 'res-02' and 'res-2' are the same resolution
+        return cls(match["name"], res)
+
+    @property
+    def entities(self) -> dict[str, str]:
+        """Return the BIDS entities of this space (``space`` and, when set, ``res``)."""
+        return {"space": self.name} if self.res is None else {"space": self.name, "res": self.res}
+
+    def __str__(self) -> str:
+        return self.name if self.res is None else f"{self.name}:res-{self.res}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one invocation of ``bidsmask`` needs, validated.
+
+    Parameters
+    ----------
+    bids_dir : Path
+        The BIDS_DIR argument, resolved.
+    output_dir : Path
+        The OUTPUT_DIR argument, resolved.
+    analysis_level : {"participant", "group"}
+        Which level to run.
+    fmriprep_dir : Path
+        The fMRIPrep derivatives actually read (BIDS_DIR itself, BIDS_DIR/derivatives/fmriprep,
+        or ``--derivatives``).
+    participant_label, session_label, task : tuple of str
+        Selection filters, without their ``sub-``/``ses-``/``task-`` prefixes; empty selects all.
+    bids_filters : dict
+        The ``--bids-filter-file`` content (fMRIPrep format: ``{"bold": {entity: value}}``).
+    spaces : tuple of Space
+        Output spaces.
+    atlases : tuple of str
+        Atlas specifications, as typed (resolved by :mod:`bidsmask.atlases`).
+    radius : float
+        Sphere radius in mm for coordinate atlases.
+    strategies : tuple of str
+        Denoising strategies (names or JSON files).
+    fd_threshold, std_dvars_threshold : float or None
+        Scrubbing thresholds overriding the strategy's own; None keeps the strategy's.
+    dummy_scans : int or None
+        Volumes to drop at the start of each run; None uses fMRIPrep's non-steady-state outliers.
+    high_pass, low_pass : float or None
+        Butterworth filter cut-offs in Hz; None: no such filter.
+    smoothing_fwhm : float or None
+        Spatial smoothing FWHM in mm before extraction; None: none.
+    standardize : str or None
+        ``"zscore_sample"``, ``"zscore"``, ``"psc"`` or None.
+    min_coverage : float
+        Regions with a smaller fraction of their voxels inside the mask are written as n/a.
+    min_volumes : int
+        Runs left with fewer volumes after censoring are skipped.
+    mask : {"fmriprep", "epi", "gm"}
+        How each run's mask is made.
+    gm_threshold : float
+        Grey-matter probability threshold for ``mask="gm"``.
+    save_denoised_bold : bool
+        Also write the cleaned voxel time series as 4D NIfTI.
+    connectivity : tuple of str
+        Connectivity measures (``correlation``, ``partial-correlation``, ``covariance``); empty
+        for none.
+    group_mask_threshold : float
+        Fraction of runs a voxel must be in to enter the group mask.
+    nprocs : int
+        Parallel worker processes.
+    work_dir : Path or None
+        Folder for the pybids database and scratch files; None uses a temporary folder.
+    overwrite : bool
+        Recompute runs whose outputs are complete.
+    verbosity : int
+        0 normal, > 0 more detail, < 0 warnings and errors only.
+    argv : tuple of str
+        The command line, for the record.
+    """
+
+    bids_dir: Path
+    output_dir: Path
+    analysis_level: str
+    fmriprep_dir: Path
+    participant_label: tuple[str, ...] = ()
+    session_label: tuple[str, ...] = ()
+    task: tuple[str, ...] = ()
+    bids_filters: dict[str, Any] = field(default_factory=dict)
+    spaces: tuple[Space, ...] = (Space(DEFAULT_SPACE),)
+    atlases: tuple[str, ...] = (DEFAULT_ATLAS,)
+    radius: float = DEFAULT_RADIUS
+    strategies: tuple[str, ...] = (DEFAULT_STRATEGY,)
+    fd_threshold: float | None = None
+    std_dvars_threshold: float | None = None
+    dummy_scans: int | None = None
+    high_pass: float | None = None
+    low_pass: float | None = None
+    smoothing_fwhm: float | None = None
+    standardize: str | None = DEFAULT_STANDARDIZE
+    min_coverage: float = DEFAULT_MIN_COVERAGE
+    min_volumes: int = DEFAULT_MIN_VOLUMES
+    mask: str = "fmriprep"
+    gm_threshold: float = DEFAULT_GM_THRESHOLD
+    save_denoised_bold: bool = False
+    connectivity: tuple[str, ...] = (DEFAULT_CONNECTIVITY,)
+    group_mask_threshold: float = DEFAULT_GROUP_MASK_THRESHOLD
+    nprocs: int = 1
+    work_dir: Path | None = None
+    overwrite: bool = False
+    verbosity: int = 0
+    argv: tuple[str, ...] = ()
+
+    @property
+    def logs_dir(self) -> Path:
+        """Return ``OUTPUT_DIR/logs``, where the log file and the saved configuration go."""
+        return self.output_dir / "logs"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as JSON-serialisable values.
+
+        Returns
+        -------
+        dict
+            One key per field; paths and spaces as strings, tuples as lists.
+        """
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = [str(v) if isinstance(v, Space | Path) else v for v in value]
+            out[f.name] = value
+        return out
+
+    def save(self, directory: Path | None = None) -> Path:
+        """Write the configuration used, with the version and time, as JSON.
+
+        Parameters
+        ----------
+        directory : Path or None
+            Where to write; default :attr:`logs_dir`.
+
+        Returns
+        -------
+        Path
+            ``config-<level>-<UTC timestamp>-<pid>.json``; the process id keeps two jobs started
+            in the same second from overwriting each other's record.
+        """
+        directory = self.logs_dir if directory is None else Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        path = directory / f"config-{self.analysis_level}-{stamp}-{os.getpid()}.json"
+        record = {"bidsmask_version": __version__, "created": stamp, **self.to_dict()}
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def find_fmriprep_dir(bids_dir: Path, derivatives: Path | None = None) -> Path:
+    """Return the fMRIPrep output folder to read.
+
+    Parameters
+    ----------
+    bids_dir : Path
+        The BIDS_DIR argument (resolved).
+    derivatives : Path or None
+        The ``--derivatives`` argument, which wins when given.
+
+    Returns
+    -------
+    Path
+        ``derivatives``, else BIDS_DIR when it is fMRIPrep output itself, else
+        BIDS_DIR/derivatives/fmriprep.
+
+    Raises
+    ------
+    MissingInputError
+        If none of these holds fMRIPrep output.
+    """
+    if derivatives is not None:
+        derivatives = Path(derivatives).expanduser().resolve()
+        if not derivatives.is_dir():
+            raise MissingInputError(
+                f"--derivatives: folder not found: {derivatives}. Give the fMRIPrep output folder."
+            )
+        return derivatives
+    candidates = [bids_dir, bids_dir / "derivatives" / "fmriprep"]
+    for candidate in candidates:
+        if _looks_like_fmriprep(candidate):
+            return candidate
+    raise MissingInputError(
+        f"no fMRIPrep derivatives found in {bids_dir} nor in {candidates[1]} "
+        "(no dataset_description.json naming fMRIPrep and no *_desc-preproc_bold.nii* files). "
+        "Give the fMRIPrep output folder with --derivatives PATH."
+    )
+
+
+def _looks_like_fmriprep(folder: Path) -> bool:
+    """Say whether ``folder`` holds fMRIPrep output (by its description, else by its files)."""
+    description = folder / "dataset_description.json"
+    if description.is_file():
+        try:
+            content = json.loads(description.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            content = {}
+        generated = content.get("GeneratedBy") or []
+        names = [g.get("Name", "") for g in generated if isinstance(g, dict)]
+        if isinstance(content.get("PipelineDescription"), dict):  # BIDS < 1.4 derivatives
+            names.append(content["PipelineDescription"].get("Name", ""))
+        if any("fmriprep" in str(n).lower() for n in names):
+            return True
+    patterns = ("sub-*/func/*_desc-preproc_bold.nii*", "sub-*/ses-*/func/*_desc-preproc_bold.nii*")
+    return any(next(folder.glob(pattern), None) is not None for pattern in patterns)
