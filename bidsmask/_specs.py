@@ -1,0 +1,367 @@
+"""Labels, maps and voxel extraction specs and their reductions (see :mod:`bidsmask.regions`)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+from scipy import sparse
+
+logger = logging.getLogger(__name__)
+
+LABEL_STRATEGIES = (
+    "mean",
+    "median",
+    "sum",
+    "minimum",
+    "maximum",
+    "standard_deviation",
+    "variance",
+)
+_LINEAR_STRATEGIES = ("mean", "sum", "standard_deviation", "variance")
+
+
+def _check_3d(name: str, array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim == 4 and array.shape[3] == 1:
+        array = array[..., 0]
+    if array.ndim != 3:
+        raise ValueError(f"'{name}' must be a 3D array, got shape {array.shape}.")
+    return array
+
+
+def _check_mask(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    if mask is None:
+        return None
+    mask = _check_3d("mask", mask)
+    if mask.shape != shape:
+        raise ValueError(
+            f"'mask' has shape {mask.shape} but the atlas has shape {shape}. "
+            "Resample the mask to the atlas grid first."
+        )
+    return mask.astype(bool)
+
+
+class _GroupedReducer:
+    """Reduce columns of a (n, n_voxels) block by group, vectorised over rows.
+
+    ``index`` gives each voxel's group in ``range(n_groups)``; groups may be empty (their
+    output is 0, as nilearn gives for ``keep_masked_labels``).
+    """
+
+    def __init__(self, index: np.ndarray, n_groups: int):
+        index = np.asarray(index, dtype=np.intp)
+        self.n_groups = int(n_groups)
+        self.counts = np.bincount(index, minlength=self.n_groups).astype(np.int64)
+        n_vox = index.size
+        self.weights = sparse.csr_array(
+            (np.ones(n_vox), (index, np.arange(n_vox))), shape=(self.n_groups, n_vox)
+        )
+        self.order = np.argsort(index, kind="stable")
+        self.present = np.flatnonzero(self.counts > 0)
+        bounds = np.concatenate([[0], np.cumsum(self.counts)])
+        self.starts = bounds[:-1][self.present]
+        self.stops = bounds[1:][self.present]
+
+    def _sums(self, data: np.ndarray) -> np.ndarray:
+        # (groups × voxels) @ (voxels × n) in float64
+        return np.asarray(self.weights @ data.T.astype(np.float64, copy=False)).T
+
+    def reduce(self, data: np.ndarray, strategy: str) -> np.ndarray:
+        n = data.shape[0]
+        out = np.zeros((n, self.n_groups), dtype=np.float64)
+        present = self.present
+        counts = self.counts[present]
+        if strategy in _LINEAR_STRATEGIES:
+            sums = self._sums(data)[:, present]
+            if strategy == "sum":
+                out[:, present] = sums
+                return out.astype(np.float32)
+            means = sums / counts
+            if strategy == "mean":
+                out[:, present] = means
+                return out.astype(np.float32)
+            sumsq = self._sums(np.square(data, dtype=np.float64))[:, present]
+            variance = np.maximum(sumsq / counts - means**2, 0.0)
+            out[:, present] = variance if strategy == "variance" else np.sqrt(variance)
+            return out.astype(np.float32)
+        ordered = data[:, self.order]
+        if strategy == "minimum":
+            out[:, present] = np.minimum.reduceat(ordered, self.starts, axis=1)
+        elif strategy == "maximum":
+            out[:, present] = np.maximum.reduceat(ordered, self.starts, axis=1)
+        else:  # median: one vectorised call per region, over all time points at once
+            for col, start, stop in zip(present, self.starts, self.stops, strict=True):
+                out[:, col] = np.median(ordered[:, start:stop], axis=1)
+        return out.astype(np.float32)
+
+
+def reduce_labels(data: np.ndarray, labels: np.ndarray, strategy: str = "mean") -> np.ndarray:
+    """Reduce voxel signals to one signal per label.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Signals, shape (n_samples, n_voxels).
+    labels : numpy.ndarray
+        Label of each voxel, shape (n_voxels,).
+    strategy : str, default="mean"
+        One of ``mean``, ``median``, ``sum``, ``minimum``, ``maximum``, ``standard_deviation``,
+        ``variance`` (population statistics, as :mod:`scipy.ndimage`).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of shape (n_samples, n_labels); columns follow ``np.unique(labels)``.
+
+    Examples
+    --------
+    >>> reduce_labels(np.array([[1.0, 3.0, 10.0]]), np.array([2, 2, 5]))
+    array([[ 2., 10.]], dtype=float32)
+    """
+    if strategy not in LABEL_STRATEGIES:
+        raise ValueError(
+            f"'strategy' must be one of {list(LABEL_STRATEGIES)}. '{strategy}' was provided."
+        )
+    data = np.atleast_2d(np.asarray(data))
+    ids, index = np.unique(np.asarray(labels), return_inverse=True)
+    return _GroupedReducer(index.ravel(), ids.size).reduce(data, strategy)
+
+
+def reduce_maps(data: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """Least-squares region signals: the ``X`` minimising ``||maps @ X.T - data.T||``.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Signals, shape (n_samples, n_voxels).
+    maps : numpy.ndarray
+        Map weights, shape (n_voxels, n_maps).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 array of shape (n_samples, n_maps), equal to
+        ``np.linalg.lstsq(maps, data.T)[0].T``.
+
+    Examples
+    --------
+    >>> maps = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> reduce_maps(np.array([[1.0, 2.0, 3.0]]), maps)
+    array([[1., 2.]], dtype=float32)
+    """
+    return _pseudo_inverse(np.asarray(maps, dtype=np.float64)).apply(np.atleast_2d(data))
+
+
+class _pseudo_inverse:  # noqa: N801 - a function-like operator
+    """Precomputed Moore-Penrose inverse of a tall (n_voxels × n_maps) matrix.
+
+    Built from the small Gram matrix ``A.T @ A`` (n_maps × n_maps) so no voxel-sized SVD
+    factor is ever held; gives the minimum-norm least-squares solution, i.e. the result of
+    ``lstsq(A, b)``, including zero signals for all-zero maps.
+    """
+
+    def __init__(self, maps: np.ndarray):
+        gram = maps.T @ maps
+        self.operator = np.linalg.pinv(gram, hermitian=True) @ maps.T  # (n_maps, n_voxels)
+
+    def apply(self, data: np.ndarray) -> np.ndarray:
+        return (data.astype(np.float64) @ self.operator.T).astype(np.float32)
+
+
+class LabelsSpec:
+    """Extraction of one signal per label of a deterministic atlas.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        3D label image on the data grid (non-finite values count as 0).
+    mask : numpy.ndarray or None, default=None
+        3D boolean mask on the same grid; voxels outside it are ignored.
+    background_label : int or float, default=0
+        Label of the background.
+    strategy : str, default="mean"
+        One of :data:`LABEL_STRATEGIES`. ``mean``, ``sum``, ``variance`` and
+        ``standard_deviation`` use a sparse (regions × voxels) product accumulated in float64;
+        ``median``, ``minimum`` and ``maximum`` an exact grouped reduction.
+    keep_masked_labels : bool, default=False
+        Keep labels that the mask removes entirely, with a signal of 0 (nilearn's deprecated
+        behaviour); otherwise they are dropped with a warning.
+
+    Attributes
+    ----------
+    region_ids : numpy.ndarray
+        Label of each output column.
+    voxel_counts : numpy.ndarray
+        Voxels used for each region (inside the mask).
+    coverage : numpy.ndarray
+        Fraction of each region's atlas voxels that lie inside the mask (1.0 without a mask).
+    voxels : numpy.ndarray
+        Flat C-order indices of the voxels read.
+    n_elements : int
+        Number of output columns.
+    """
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        mask: np.ndarray | None = None,
+        *,
+        background_label: float = 0,
+        strategy: str = "mean",
+        keep_masked_labels: bool = False,
+    ):
+        if strategy not in LABEL_STRATEGIES:
+            raise ValueError(
+                f"'strategy' must be one of {list(LABEL_STRATEGIES)}. '{strategy}' was provided."
+            )
+        labels = _check_3d("labels", labels)
+        labels = np.where(np.isfinite(labels), labels, 0)
+        self.shape = labels.shape
+        self.strategy = strategy
+        self.background_label = background_label
+        mask = _check_mask(mask, labels.shape)
+        flat = labels.ravel()
+        in_atlas = flat != background_label
+        all_ids, sizes = np.unique(flat[in_atlas], return_counts=True)
+        if all_ids.size == 0:
+            raise ValueError(
+                f"The labels image has no label other than the background ({background_label})."
+            )
+        used = in_atlas if mask is None else in_atlas & mask.ravel()
+        kept_ids = np.unique(flat[used])
+        if kept_ids.size == 0:
+            raise ValueError("No label left after applying mask to the labels image.")
+        removed = np.setdiff1d(all_ids, kept_ids)
+        if removed.size and not keep_masked_labels:
+            warnings.warn(
+                "After applying mask to the labels image, the following labels were removed: "
+                f"{set(removed.tolist())}. Out of {all_ids.size} labels, the masked labels image "
+                f"only contains {kept_ids.size} labels (excluding background).",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.region_ids = all_ids if keep_masked_labels else kept_ids
+        self.voxels = np.flatnonzero(used)
+        index = np.searchsorted(self.region_ids, flat[self.voxels])
+        self._reducer = _GroupedReducer(index, self.region_ids.size)
+        self.voxel_counts = self._reducer.counts.copy()
+        region_sizes = sizes[np.searchsorted(all_ids, self.region_ids)]
+        self.coverage = self.voxel_counts / region_sizes
+        self.n_elements = int(self.region_ids.size)
+
+    def reduce(self, data: np.ndarray) -> np.ndarray:
+        """Reduce a (n, len(voxels)) block to (n, n_elements) float32 signals."""
+        return self._reducer.reduce(data, self.strategy)
+
+
+class MapsSpec:
+    """Extraction of one signal per map by least squares (nilearn's ``lstsq`` solution).
+
+    Parameters
+    ----------
+    maps : numpy.ndarray
+        4D maps (X, Y, Z, n_maps) on the data grid (non-finite values count as 0).
+    mask : numpy.ndarray or None, default=None
+        3D boolean mask on the same grid; only voxels inside it are used.
+    keep_masked_maps : bool, default=False
+        Keep maps with no weight inside the mask (their signal is 0); otherwise they are
+        dropped, with a warning, as nilearn does.
+
+    Attributes
+    ----------
+    region_ids : numpy.ndarray
+        Index (in ``maps``) of each output column.
+    voxel_counts : numpy.ndarray
+        Non-zero voxels of each map inside the mask.
+    coverage : numpy.ndarray
+        Fraction of each map's non-zero voxels inside the mask (1.0 without a mask).
+    voxels : numpy.ndarray
+        Flat C-order indices of the voxels read (where any kept map is non-zero).
+    n_elements : int
+        Number of output columns.
+    """
+
+    def __init__(
+        self,
+        maps: np.ndarray,
+        mask: np.ndarray | None = None,
+        *,
+        keep_masked_maps: bool = False,
+    ):
+        maps = np.asarray(maps)
+        if maps.ndim == 3:
+            maps = maps[..., np.newaxis]
+        if maps.ndim != 4:
+            raise ValueError(f"'maps' must be a 4D array, got shape {maps.shape}.")
+        self.shape = maps.shape[:3]
+        mask = _check_mask(mask, self.shape)
+        flat = maps.reshape(-1, maps.shape[3])
+        nonzero = np.isfinite(flat) & (flat != 0)
+        support = nonzero.any(axis=1)
+        if not support.any():
+            raise ValueError("maps_img contains no map: every value is 0.")
+        sizes = nonzero.sum(axis=0)
+        used = support if mask is None else support & mask.ravel()
+        counts = nonzero[used].sum(axis=0)
+        if mask is None or keep_masked_maps:
+            kept = np.arange(maps.shape[3])
+        else:
+            kept = np.flatnonzero(counts > 0)
+            if kept.size == 0:
+                raise ValueError("No map left after applying mask to the maps image.")
+            removed = np.setdiff1d(np.arange(maps.shape[3]), kept)
+            if removed.size:
+                warnings.warn(
+                    "After applying mask to the maps image, maps with the following indices "
+                    f"were removed: {set(removed.tolist())}. Out of {maps.shape[3]} maps, the "
+                    f"masked map image only contains {kept.size} maps.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        self.region_ids = kept
+        self.voxels = np.flatnonzero(used)
+        weights = np.nan_to_num(flat[self.voxels][:, kept].astype(np.float64))
+        self._solver = _pseudo_inverse(weights)
+        self.voxel_counts = counts[kept]
+        self.coverage = self.voxel_counts / np.maximum(sizes[kept], 1)
+        self.n_elements = int(kept.size)
+
+    def reduce(self, data: np.ndarray) -> np.ndarray:
+        """Least-squares signals of a (n, len(voxels)) block, shape (n, n_elements)."""
+        return self._solver.apply(data)
+
+
+class VoxelSpec:
+    """Extraction of every voxel of a mask, in ``data3d[mask]`` (C) order.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        3D boolean mask.
+
+    Attributes
+    ----------
+    region_ids, voxels : numpy.ndarray
+        Flat C-order index of each voxel.
+    voxel_counts, coverage : numpy.ndarray
+        Ones (each element is one voxel, always inside the mask).
+    n_elements : int
+        Number of voxels.
+    """
+
+    def __init__(self, mask: np.ndarray):
+        mask = _check_3d("mask", mask).astype(bool)
+        if not mask.any():
+            raise ValueError("The mask is empty: it selects no voxel.")
+        self.shape = mask.shape
+        self.voxels = np.flatnonzero(mask)
+        self.region_ids = self.voxels
+        self.voxel_counts = np.ones(self.voxels.size, dtype=np.int64)
+        self.coverage = np.ones(self.voxels.size)
+        self.n_elements = int(self.voxels.size)
+
+    def reduce(self, data: np.ndarray) -> np.ndarray:
+        """Return the block itself as float32 (n, n_voxels)."""
+        return np.asarray(data, dtype=np.float32)

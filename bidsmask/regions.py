@@ -1,0 +1,196 @@
+"""Region reductions and the single-pass extraction engine.
+
+Every extraction is described by a *spec* built from arrays on the data grid:
+
+- :class:`LabelsSpec` — one signal per label of a deterministic atlas (mean, median, sum,
+  minimum, maximum, variance or standard deviation of the region's voxels);
+- :class:`MapsSpec` — one signal per probabilistic map, the least-squares solution of
+  ``maps @ signals = data`` (nilearn's ``lstsq`` result), applied as a precomputed pseudo-inverse;
+- :class:`SpheresSpec` — the mean of the voxels within ``radius`` mm of each seed;
+- :class:`VoxelSpec` — the voxels of a mask, in ``data3d[mask]`` order.
+
+Each spec lists the voxels it needs (``voxels``: flat C-order indices into the 3D grid) and reduces
+a ``(n_volumes, n_voxels)`` block of those voxels to ``(n_volumes, n_elements)``. Each exposes
+``region_ids``, ``voxel_counts`` (voxels used per element) and ``coverage`` (fraction of the
+element's voxels that lie inside the mask).
+
+:func:`extract` reads a run once, a chunk of volumes at a time, gathers the union of all specs'
+voxels once per chunk and feeds every spec from it, so an app can extract any number of atlases for
+the cost of one read. The data path is float32; sums are accumulated in float64. No float64 copy of
+a 4D image is ever made: memory is the outputs plus one chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from nibabel.spatialimages import SpatialImage
+
+from bidsmask._specs import (
+    LABEL_STRATEGIES,
+    LabelsSpec,
+    MapsSpec,
+    VoxelSpec,
+    reduce_labels,
+    reduce_maps,
+)
+from bidsmask._spheres import SpheresSpec
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "LABEL_STRATEGIES",
+    "LabelsSpec",
+    "MapsSpec",
+    "SpheresSpec",
+    "VoxelSpec",
+    "extract",
+    "reduce_labels",
+    "reduce_maps",
+]
+
+Spec = LabelsSpec | MapsSpec | SpheresSpec | VoxelSpec
+
+
+def _union_voxels(specs: Sequence[Spec]) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Return the sorted union of the specs' voxels and each spec's positions in it.
+
+    A position array is ``None`` when the spec uses the whole union in order (no gather needed).
+    """
+    union = specs[0].voxels
+    for spec in specs[1:]:
+        union = np.union1d(union, spec.voxels)
+    positions: list[np.ndarray | None] = []
+    for spec in specs:
+        if spec.voxels.size == union.size:
+            positions.append(None)
+        else:
+            positions.append(np.searchsorted(union, spec.voxels))
+    return union, positions
+
+
+def _check_specs(specs: Sequence[Spec], shape3d: tuple[int, int, int]) -> None:
+    if len(specs) == 0:
+        raise ValueError("extract() needs at least one spec; got an empty list.")
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, (LabelsSpec, MapsSpec, SpheresSpec, VoxelSpec)):
+            raise TypeError(
+                f"specs[{i}] is a {type(spec).__name__}; expected LabelsSpec, MapsSpec, "
+                "SpheresSpec or VoxelSpec."
+            )
+        if tuple(spec.shape) != tuple(shape3d):
+            raise ValueError(
+                f"specs[{i}] ({type(spec).__name__}) was built on a grid of shape {spec.shape}, "
+                f"but the data grid is {tuple(shape3d)}. Build the spec from arrays resampled to "
+                "the data grid (or pass target_affine/target_shape to resample the data)."
+            )
+
+
+def extract(
+    img: str | os.PathLike | SpatialImage,
+    specs: Sequence[Spec],
+    *,
+    chunk_volumes: int | None = None,
+    smoothing_fwhm: float | Sequence[float] | None = None,
+    target_affine: np.ndarray | None = None,
+    target_shape: Sequence[int] | None = None,
+) -> list[np.ndarray]:
+    """Read a run once and compute every spec's signals from the same pass.
+
+    Each chunk of volumes is (optionally) resampled to the target grid, (optionally) smoothed,
+    then the union of all specs' voxels is gathered once and handed to each spec. Non-finite
+    values become 0, as in nilearn.
+
+    Parameters
+    ----------
+    img : str, os.PathLike or nibabel image
+        A 3D or 4D image or the path to one (read lazily, chunk by chunk).
+    specs : sequence of LabelsSpec, MapsSpec, SpheresSpec or VoxelSpec
+        The extractions, all built on the grid the data is extracted on.
+    chunk_volumes : int or None, default=None
+        Volumes per chunk; ``None`` keeps one chunk near 128 MiB.
+    smoothing_fwhm : float, sequence of 3 floats or None, default=None
+        Gaussian smoothing (mm) applied to each volume before extraction.
+    target_affine, target_shape : array or None, default=None
+        Resample each chunk to this grid (continuous interpolation) before smoothing, as
+        nilearn's maskers do when ``resampling_target`` is not the data.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One float32 array of shape (n_volumes, n_elements) per spec, in the order of ``specs``
+        (a 3D image gives ``n_volumes == 1``).
+
+    Examples
+    --------
+    >>> import nibabel as nib
+    >>> data = np.arange(2 * 2 * 1 * 3, dtype=np.float32).reshape(2, 2, 1, 3)
+    >>> labels = np.array([[[1], [1]], [[2], [0]]])
+    >>> spec = LabelsSpec(labels, strategy="mean")
+    >>> extract(nib.Nifti1Image(data, np.eye(4)), [spec])[0]
+    array([[1.5, 6. ],
+           [2.5, 7. ],
+           [3.5, 8. ]], dtype=float32)
+    """
+    from bidsmask import _reader
+
+    img = _reader.open_img(img)
+    resample = target_affine is not None or target_shape is not None
+    if resample:
+        from bidsmask.image import resample_img
+
+        affine = np.asarray(target_affine if target_affine is not None else img.affine)
+        if target_shape is None:
+            raise ValueError(
+                "target_shape is None while target_affine is given. Pass both target_affine "
+                "and target_shape to resample the data."
+            )
+        shape3d = tuple(int(s) for s in target_shape)[:3]
+    else:
+        affine = np.asarray(img.affine)
+        shape3d = tuple(int(s) for s in img.shape[:3])
+    specs = list(specs)
+    _check_specs(specs, shape3d)
+
+    union, positions = _union_voxels(specs)
+    union_mask = np.zeros(int(np.prod(shape3d)), dtype=bool)
+    union_mask[union] = True
+    union_mask = union_mask.reshape(shape3d)
+
+    n_volumes = 1 if len(img.shape) == 3 else int(img.shape[3])
+    outputs = [np.zeros((n_volumes, spec.n_elements), dtype=np.float32) for spec in specs]
+    logger.debug(
+        "Extracting %d spec(s) from %s volumes, %d voxels in the union",
+        len(specs),
+        n_volumes,
+        union.size,
+    )
+    if smoothing_fwhm is not None:
+        from bidsmask.image import smooth_array
+
+    for time_slice, chunk in _reader.iter_chunks(img, chunk_volumes=chunk_volumes):
+        if resample:
+            chunk_img = img.__class__(chunk, img.affine)
+            chunk = np.asarray(
+                resample_img(
+                    chunk_img,
+                    target_affine=affine,
+                    target_shape=shape3d,
+                    interpolation="continuous",
+                ).dataobj,
+                dtype=np.float32,
+            )
+        if smoothing_fwhm is not None:
+            chunk = smooth_array(chunk, affine, fwhm=smoothing_fwhm, ensure_finite=True, copy=False)
+        block = chunk[union_mask].T  # (n, n_union), voxels in C order
+        block = np.ascontiguousarray(block, dtype=np.float32)
+        del chunk
+        if not np.isfinite(block).all():
+            np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        for spec, pos, out in zip(specs, positions, outputs, strict=True):
+            sub = block if pos is None else block[:, pos]
+            out[time_slice] = spec.reduce(sub)
+    return outputs

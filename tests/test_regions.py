@@ -1,0 +1,240 @@
+"""Tests of bidsmask.regions: reductions, specs and the single-pass extract, against nilearn."""
+
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from bidsmask.regions import (
+    LABEL_STRATEGIES,
+    LabelsSpec,
+    MapsSpec,
+    SpheresSpec,
+    VoxelSpec,
+    extract,
+    reduce_labels,
+    reduce_maps,
+)
+
+SHAPE = (12, 13, 11)
+AFFINE = np.array([[3.0, 0, 0, -18], [0, 3, 0, -20], [0, 0, 3, -15], [0, 0, 0, 1]])
+
+
+@pytest.fixture(scope="module")
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def bold(rng):
+    data = 100 + 10 * rng.standard_normal((*SHAPE, 17)).astype(np.float32)
+    return nib.Nifti1Image(data, AFFINE)
+
+
+@pytest.fixture(scope="module")
+def labels(rng):
+    lab = rng.integers(0, 7, size=SHAPE).astype(np.int32)
+    lab[lab == 5] = 9  # non-contiguous ids; region 5 absent
+    return lab
+
+
+@pytest.fixture(scope="module")
+def mask():
+    m = np.zeros(SHAPE, dtype=bool)
+    m[2:10, 1:11, 2:9] = True
+    return m
+
+
+@pytest.fixture(scope="module")
+def maps(rng):
+    grid = np.stack(np.meshgrid(*[np.arange(s) for s in SHAPE], indexing="ij"), axis=-1)
+    centres = rng.uniform(2, 9, size=(5, 3))
+    out = np.stack([np.exp(-np.sum((grid - c) ** 2, axis=-1) / 8.0) for c in centres], axis=-1)
+    out[out < 0.05] = 0
+    return out.astype(np.float32)
+
+
+@pytest.mark.parametrize("strategy", LABEL_STRATEGIES)
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_labels_match_nilearn(bold, labels, mask, strategy, with_mask):
+    from nilearn.regions import img_to_signals_labels
+
+    labels_img = nib.Nifti1Image(labels, AFFINE)
+    mask_img = nib.Nifti1Image(mask.astype(np.int8), AFFINE) if with_mask else None
+    expected, ids, _ = img_to_signals_labels(bold, labels_img, mask_img=mask_img, strategy=strategy)
+    spec = LabelsSpec(labels, mask if with_mask else None, strategy=strategy)
+    (got,) = extract(bold, [spec], chunk_volumes=5)
+    assert_array_equal(spec.region_ids, ids)
+    assert got.dtype == np.float32
+    assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_labels_coverage_and_counts(labels, mask):
+    spec = LabelsSpec(labels, mask)
+    for i, rid in enumerate(spec.region_ids):
+        assert spec.voxel_counts[i] == np.sum((labels == rid) & mask)
+        assert spec.coverage[i] == pytest.approx(
+            np.sum((labels == rid) & mask) / np.sum(labels == rid)
+        )
+    full = LabelsSpec(labels)
+    assert_allclose(full.coverage, 1.0)
+
+
+def test_labels_masked_region_dropped_or_kept(bold, labels):
+    mask = labels != 3
+    with pytest.warns(UserWarning, match="removed"):
+        spec = LabelsSpec(labels, mask)
+    assert 3 not in spec.region_ids
+    kept = LabelsSpec(labels, mask, keep_masked_labels=True)
+    col = list(kept.region_ids).index(3)
+    assert kept.coverage[col] == 0
+    out = extract(bold, [kept])[0]
+    assert_array_equal(out[:, col], 0)
+
+
+def test_labels_errors(labels):
+    with pytest.raises(ValueError, match="'strategy' must be one of"):
+        LabelsSpec(labels, strategy="mode")
+    with pytest.raises(ValueError, match="no label"):
+        LabelsSpec(np.zeros(SHAPE))
+    with pytest.raises(ValueError, match="No label left"):
+        LabelsSpec(labels, np.zeros(SHAPE, dtype=bool))
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_maps_match_nilearn_lstsq(bold, maps, mask, with_mask):
+    from nilearn.regions import img_to_signals_maps
+
+    maps_img = nib.Nifti1Image(maps, AFFINE)
+    mask_img = nib.Nifti1Image(mask.astype(np.int8), AFFINE) if with_mask else None
+    expected, ids = img_to_signals_maps(bold, maps_img, mask_img=mask_img)
+    spec = MapsSpec(maps, mask if with_mask else None)
+    (got,) = extract(bold, [spec], chunk_volumes=4)
+    assert_array_equal(spec.region_ids, ids)
+    assert_allclose(got, expected, rtol=1e-3, atol=1e-3)
+
+
+def test_reduce_maps_is_lstsq(rng):
+    maps = rng.random((50, 4))
+    data = rng.standard_normal((6, 50)).astype(np.float32)
+    expected = np.linalg.lstsq(maps, data.T.astype(np.float64), rcond=None)[0].T
+    assert_allclose(reduce_maps(data, maps), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_maps_masked_map_dropped(maps):
+    mask = np.zeros(SHAPE, dtype=bool)
+    first = maps[..., 0] > 0
+    mask[first & (maps[..., 1:].sum(axis=-1) == 0)] = True
+    with pytest.warns(UserWarning, match="removed"):
+        spec = MapsSpec(maps, mask)
+    assert_array_equal(spec.region_ids, [0])
+    assert spec.voxel_counts[0] == mask.sum()
+    assert spec.coverage[0] == pytest.approx(mask.sum() / first.sum())
+    kept = MapsSpec(maps, mask, keep_masked_maps=True)
+    assert kept.n_elements == 5
+
+
+def _nilearn_spheres(img, seeds, radius, mask_img=None, allow_overlap=False):
+    from nilearn.maskers import NiftiSpheresMasker
+
+    masker = NiftiSpheresMasker(
+        seeds, radius=radius, mask_img=mask_img, allow_overlap=allow_overlap
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return masker.fit_transform(img)
+
+
+SEEDS = [(-3.2, -2.0, 1.1), (6.0, 4.5, -3.0), (0.4, 9.9, 6.2)]
+
+
+@pytest.mark.parametrize("radius", [None, 3.0, 4.5, 7.0])
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_spheres_match_nilearn(bold, mask, radius, with_mask):
+    mask_img = nib.Nifti1Image(mask.astype(np.int8), AFFINE) if with_mask else None
+    overlap = radius is not None and radius > 5
+    expected = _nilearn_spheres(bold, SEEDS, radius, mask_img, allow_overlap=overlap)
+    spec = SpheresSpec(
+        SEEDS, AFFINE, SHAPE, radius, mask if with_mask else None, allow_overlap=overlap
+    )
+    (got,) = extract(bold, [spec], chunk_volumes=6)
+    assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_spheres_overlap_and_empty_errors():
+    with pytest.raises(ValueError, match="Overlap detected"):
+        SpheresSpec([(0, 0, 0), (3, 0, 0)], AFFINE, SHAPE, radius=6)
+    with pytest.raises(ValueError, match="empty"):
+        SpheresSpec([(500, 0, 0)], AFFINE, SHAPE, radius=3)
+
+
+def test_spheres_integer_image_not_truncated(rng):
+    """nilearn 0.14 truncates sphere means of integer images; bidsmask does not."""
+    data = rng.integers(0, 5, size=(*SHAPE, 4)).astype(np.int16)
+    img = nib.Nifti1Image(data, AFFINE)
+    seeds = [(0.0, 1.0, 0.0)]
+    spec = SpheresSpec(seeds, AFFINE, SHAPE, radius=6.0)
+    (got,) = extract(img, [spec])
+    flat = data.reshape(-1, 4)[spec.voxels].astype(np.float64)
+    assert_allclose(got[:, 0], flat.mean(axis=0), rtol=1e-6)
+    nilearn_means = _nilearn_spheres(img, seeds, 6.0)
+    assert_array_equal(nilearn_means[:, 0], np.trunc(got[:, 0]))
+    assert np.any(got[:, 0] != nilearn_means[:, 0])
+
+
+def test_spheres_coverage(mask):
+    spec = SpheresSpec([SEEDS[0]], AFFINE, SHAPE, radius=7.0, mask=mask)
+    full = SpheresSpec([SEEDS[0]], AFFINE, SHAPE, radius=7.0)
+    assert spec.coverage[0] == pytest.approx(spec.voxel_counts[0] / full.voxel_counts[0])
+
+
+def test_voxel_spec_is_apply_mask_order(bold, mask):
+    (got,) = extract(bold, [VoxelSpec(mask)], chunk_volumes=7)
+    assert_array_equal(got, np.asarray(bold.dataobj)[mask].T)
+
+
+def test_single_pass_feeds_every_spec(bold, labels, maps, mask):
+    specs = [
+        LabelsSpec(labels, strategy="median"),
+        MapsSpec(maps),
+        SpheresSpec(SEEDS, AFFINE, SHAPE, radius=3.0),
+        VoxelSpec(mask),
+        LabelsSpec(labels, mask),
+    ]
+    together = extract(bold, specs, chunk_volumes=3)
+    for spec, got in zip(specs, together, strict=True):
+        (alone,) = extract(bold, [spec])
+        assert got.shape == (17, spec.n_elements)
+        assert_allclose(got, alone, rtol=1e-6)
+
+
+def test_extract_3d_image_and_nan(bold, labels):
+    data = np.asarray(bold.dataobj)[..., 0].copy()
+    data[0, 0, 0] = np.nan
+    img = nib.Nifti1Image(data, AFFINE)
+    (got,) = extract(img, [LabelsSpec(labels, strategy="sum")])
+    assert got.shape == (1, 6)
+    clean = np.nan_to_num(data)
+    expected = [clean[labels == i].sum() for i in (1, 2, 3, 4, 6, 9)]
+    assert_allclose(got[0], expected, rtol=1e-5)
+
+
+def test_extract_rejects_spec_on_other_grid(bold):
+    spec = VoxelSpec(np.ones((4, 4, 4), dtype=bool))
+    with pytest.raises(ValueError, match="grid of shape"):
+        extract(bold, [spec])
+    with pytest.raises(ValueError, match="at least one spec"):
+        extract(bold, [])
+
+
+def test_reduce_labels_strategies():
+    data = np.array([[1.0, 3.0, 10.0, 4.0], [2.0, 2.0, 0.0, 8.0]])
+    labels = np.array([2, 2, 5, 5])
+    assert_allclose(reduce_labels(data, labels, "mean"), [[2, 7], [2, 4]])
+    assert_allclose(reduce_labels(data, labels, "median"), [[2, 7], [2, 4]])
+    assert_allclose(reduce_labels(data, labels, "minimum"), [[1, 4], [2, 0]])
+    assert_allclose(reduce_labels(data, labels, "maximum"), [[3, 10], [2, 8]])
+    assert_allclose(reduce_labels(data, labels, "variance"), [[1, 9], [0, 16]])
+    assert_allclose(reduce_labels(data, labels, "standard_deviation"), [[1, 3], [0, 4]])
