@@ -1,0 +1,1 @@
+"""BIDS input and output: fMRIPrep layouts, derivative names, atomic writers."""
