@@ -145,9 +145,9 @@ def iter_chunks(
         raw = dataobj[...] if is_3d else dataobj[..., time_slice]
         chunk = np.asarray(raw, dtype=dtype)
         if (not is_proxy or isinstance(raw, np.memmap)) and np.shares_memory(chunk, raw):
-            chunk = chunk.copy()
+            chunk = chunk.copy(order="K")
         elif not chunk.flags.writeable:
-            chunk = chunk.copy()
+            chunk = chunk.copy(order="K")
         if is_3d:
             chunk = chunk[..., np.newaxis]
         yield time_slice, chunk
