@@ -1,0 +1,324 @@
+"""Atomic output writers, ``dataset_description.json``, BIDS URIs and run completion markers.
+
+Every file is written under a hidden temporary name in its final directory
+(``.<name>.<random>.tmp<ext>``; pybids and the BIDS validator skip dot files) and moved into place
+with :func:`os.replace`, which is atomic on POSIX file systems: a reader, a rerun or a killed
+process never sees a half-written file, and a failure removes the temporary file.
+
+Completion markers
+    A run is complete when ``<output>/logs/runs/<run stem>.json`` exists and lists every expected
+    output, each still present with the recorded size. The app writes the marker last, after all
+    outputs of the run, so a run killed at any point has no marker and is redone on the next
+    invocation. Keeping markers in the output (not the work directory) lets a rerun with a fresh
+    work directory skip finished runs. Changing the requested outputs (another atlas, strategy…)
+    changes the expected list, so those runs are redone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from bidsmask._version import __version__
+
+logger = logging.getLogger(__name__)
+
+BIDS_VERSION = "1.10.0"
+CODE_URL = "https://github.com/bidsmask/bidsmask"
+MARKER_DIR = Path("logs") / "runs"
+
+_EXTENSIONS = (".nii.gz", ".tsv.gz", ".nii", ".tsv", ".json", ".txt", ".toml", ".html", ".log")
+
+
+def _split_extension(name: str) -> tuple[str, str]:
+    for ext in _EXTENSIONS:
+        if name.endswith(ext):
+            return name[: -len(ext)], ext
+    stem, dot, ext = name.rpartition(".")
+    return (stem, dot + ext) if dot else (name, "")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path that replaces ``path`` when the block ends without error.
+
+    The temporary file lives in the same directory (created if needed) and keeps the extension,
+    so writers that look at it (``.nii.gz`` -> gzip) behave as for the final name. On error the
+    temporary file is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text()
+    'done'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stem, ext = _split_extension(path.name)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{ext}", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write text atomically; return the final path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def to_jsonable(value: object) -> object:
+    """Convert numpy scalars/arrays, paths, tuples and sets to JSON types; NaN/inf -> ``None``.
+
+    Examples
+    --------
+    >>> to_jsonable({"a": np.float32(0.5), "b": [np.nan, 2], "c": Path("x")})
+    {'a': 0.5, 'b': [None, 2], 'c': 'x'}
+    """
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value) if isinstance(value, (set, frozenset)) else value
+        return [to_jsonable(v) for v in items]
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def dumps_json(data: Mapping) -> str:
+    """Serialise like every bidsmask JSON file: sorted keys, 2-space indent, final newline."""
+    return json.dumps(to_jsonable(data), indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def write_json(path: str | os.PathLike, data: Mapping) -> Path:
+    """Write a JSON file atomically (sorted keys, indented, NaN as ``null``)."""
+    return write_text(path, dumps_json(data))
+
+
+def write_tsv(path: str | os.PathLike, frame: pd.DataFrame, index: bool = False) -> Path:
+    """Write a tab-separated table atomically, with ``n/a`` for missing values.
+
+    Floats are written with the shortest representation that reads back exactly.
+    """
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, sep="\t", na_rep="n/a", index=index, lineterminator="\n")
+    return Path(path)
+
+
+def write_nifti(path: str | os.PathLike, img: nib.Nifti1Image) -> Path:
+    """Save a NIfTI image atomically (``.nii.gz`` is compressed)."""
+    with atomic_path(path) as tmp:
+        nib.save(img, tmp)
+    return Path(path)
+
+
+def bids_uri(path: str | os.PathLike, root: str | os.PathLike, dataset: str = "") -> str:
+    """BIDS URI of ``path`` inside the dataset at ``root``.
+
+    ``dataset`` is the name under which the dataset is registered in ``DatasetLinks``
+    (``""`` = the current dataset).
+
+    Examples
+    --------
+    >>> bids_uri("/d/fmriprep/sub-01/func/x_bold.nii.gz", "/d/fmriprep", "fmriprep")
+    'bids:fmriprep:sub-01/func/x_bold.nii.gz'
+    >>> bids_uri("/out/atlas-A_dseg.tsv", "/out")
+    'bids::atlas-A_dseg.tsv'
+    """
+    rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
+    return f"bids:{dataset}:{rel.as_posix()}"
+
+
+def container_info(environ: Mapping[str, str] | None = None) -> dict | None:
+    """Describe the container bidsmask runs in, for ``GeneratedBy.Container``.
+
+    ``BIDSMASK_CONTAINER_TYPE`` / ``BIDSMASK_CONTAINER_TAG`` (set in the image) win; otherwise
+    Apptainer/Singularity is recognised by its environment variables and Docker by
+    ``/.dockerenv``. Returns ``None`` outside a container.
+    """
+    env = os.environ if environ is None else environ
+    kind = env.get("BIDSMASK_CONTAINER_TYPE")
+    tag = env.get("BIDSMASK_CONTAINER_TAG")
+    image = env.get("APPTAINER_CONTAINER") or env.get("SINGULARITY_CONTAINER")
+    if kind is None and image:
+        kind = "singularity"
+        tag = tag or Path(image).name
+    elif kind is None and environ is None and Path("/.dockerenv").exists():
+        kind = "docker"
+    if kind is None:
+        return None
+    return {"Type": kind, "Tag": tag or f"bidsmask/bidsmask:{__version__}"}
+
+
+def dataset_description(
+    source_datasets: Mapping[str, str | os.PathLike],
+    *,
+    source_versions: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict:
+    """Content of the output's ``dataset_description.json``.
+
+    Parameters
+    ----------
+    source_datasets : mapping
+        Dataset name -> folder (e.g. ``{"fmriprep": "/data/derivatives/fmriprep"}``); each is
+        registered in ``DatasetLinks`` (as a ``file://`` URI) so that ``Sources`` can use BIDS
+        URIs such as ``bids:fmriprep:sub-01/func/...``, and listed in ``SourceDatasets``.
+    source_versions : mapping, optional
+        Dataset name -> version of the software that made it (e.g. the fMRIPrep version).
+    environ : mapping, optional
+        Environment used to detect the container (default ``os.environ``).
+
+    Returns
+    -------
+    dict
+    """
+    versions = source_versions or {}
+    generated = {"Name": "bidsmask", "Version": __version__, "CodeURL": CODE_URL}
+    container = container_info(environ)
+    if container is not None:
+        generated["Container"] = container
+    sources = []
+    for name in source_datasets:
+        entry = {"URL": f"bids:{name}:"}
+        if versions.get(name):
+            entry["Version"] = versions[name]
+        sources.append(entry)
+    return {
+        "Name": "bidsmask outputs: brain masks, region time series and connectivity",
+        "BIDSVersion": BIDS_VERSION,
+        "DatasetType": "derivative",
+        "GeneratedBy": [generated],
+        "SourceDatasets": sources,
+        "DatasetLinks": {
+            name: Path(os.path.abspath(folder)).as_uri() for name, folder in source_datasets.items()
+        },
+        "HowToAcknowledge": f"Please cite bidsmask ({CODE_URL}) and the atlases you used.",
+    }
+
+
+@contextlib.contextmanager
+def directory_lock(directory: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on a directory (no lock file is created)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def write_dataset_description(output_dir: str | os.PathLike, description: Mapping) -> Path:
+    """Write ``dataset_description.json`` safely when several processes share ``output_dir``.
+
+    Writers are serialised with an exclusive lock on the output folder; a file with the same
+    content is left untouched, another content is replaced atomically (a reader sees the old or
+    the new file, never a mixture).
+    """
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "dataset_description.json"
+    text = dumps_json(description)
+    with directory_lock(out):
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            return path
+        if path.is_file():
+            logger.info("Updating %s (its content differs from this run's).", path)
+        write_text(path, text)
+    return path
+
+
+def run_marker_path(output_dir: str | os.PathLike, run_id: str) -> Path:
+    """Path of the completion marker of run ``run_id`` (see the module docstring)."""
+    return Path(output_dir) / MARKER_DIR / f"{run_id}.json"
+
+
+def mark_run_complete(
+    output_dir: str | os.PathLike,
+    run_id: str,
+    outputs: Sequence[str | os.PathLike],
+    info: Mapping | None = None,
+) -> Path:
+    """Record that every file in ``outputs`` of run ``run_id`` is written (call it last).
+
+    Parameters
+    ----------
+    output_dir : path
+        The output root.
+    run_id : str
+        The run's identifier, e.g. :func:`bidsmask.bids.naming.run_stem` of its entities.
+    outputs : sequence of path
+        Every file written for the run (absolute, or relative to ``output_dir``).
+    info : mapping, optional
+        Extra JSON-able fields stored in the marker (status, timing…).
+
+    Returns
+    -------
+    pathlib.Path
+        The marker file.
+    """
+    out = Path(output_dir)
+    files = {}
+    for item in outputs:
+        full = out / item
+        if not full.is_file():
+            raise FileNotFoundError(f"Cannot mark run {run_id} complete: {full} does not exist.")
+        files[_relative(full, out)] = full.stat().st_size
+    return write_json(run_marker_path(out, run_id), {**(info or {}), "Outputs": files})
+
+
+def is_run_complete(
+    output_dir: str | os.PathLike, run_id: str, expected: Sequence[str | os.PathLike]
+) -> bool:
+    """Tell whether run ``run_id`` has a marker covering ``expected``, all present and intact."""
+    out = Path(output_dir)
+    marker = run_marker_path(out, run_id)
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))["Outputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    for item in expected:
+        rel = _relative(out / item, out)
+        size = recorded.get(rel)
+        full = out / rel
+        if size is None or not full.is_file() or full.stat().st_size != size:
+            return False
+    return True
+
+
+def _relative(path: Path, root: Path) -> str:
+    return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()

@@ -1,0 +1,159 @@
+import json
+import multiprocessing as mp
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from bidsmask.bids import writer
+from bidsmask.bids.writer import (
+    atomic_path,
+    bids_uri,
+    container_info,
+    dataset_description,
+    is_run_complete,
+    mark_run_complete,
+    write_dataset_description,
+    write_json,
+    write_nifti,
+    write_tsv,
+)
+
+
+def _listing(folder):
+    return sorted(p.name for p in Path(folder).iterdir())
+
+
+def test_atomic_write_failure_leaves_nothing(tmp_path):
+    target = tmp_path / "sub-01" / "func" / "x_timeseries.tsv"
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_path(target) as tmp:
+            assert tmp.parent == target.parent
+            assert tmp.name.startswith(".x_timeseries.") and tmp.name.endswith(".tsv")
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert _listing(target.parent) == []
+    # an existing file survives a failed rewrite untouched
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("new")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert _listing(target.parent) == ["x_timeseries.tsv"]
+
+
+def test_writer_exception_midway_in_tsv(tmp_path, monkeypatch):
+    def broken(self, path, **kwargs):
+        Path(path).write_text("partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_tsv(tmp_path / "a.tsv", pd.DataFrame({"a": [1.0]}))
+    assert _listing(tmp_path) == []
+
+
+def test_tsv_na_and_precision(tmp_path):
+    frame = pd.DataFrame({"r1": [0.1, np.nan, 1 / 3], "r2": np.float32([1.5, 2.5, np.nan])})
+    path = write_tsv(tmp_path / "t.tsv", frame)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "r1\tr2"
+    assert lines[1] == "0.1\t1.5"
+    assert lines[2] == "n/a\t2.5"
+    assert lines[3].split("\t") == [repr(1 / 3), "n/a"]
+    back = pd.read_csv(path, sep="\t", na_values="n/a")
+    np.testing.assert_array_equal(back["r1"].to_numpy(), frame["r1"].to_numpy())
+
+
+def test_json_and_nifti(tmp_path):
+    path = write_json(tmp_path / "a.json", {"b": np.float32(0.5), "a": [np.nan, np.int64(3)]})
+    assert path.read_text() == '{\n  "a": [\n    null,\n    3\n  ],\n  "b": 0.5\n}\n'
+    img = nib.Nifti1Image(np.arange(24, dtype=np.int16).reshape(2, 3, 4), np.eye(4))
+    out = write_nifti(tmp_path / "m_mask.nii.gz", img)
+    assert out.read_bytes()[:2] == b"\x1f\x8b"
+    np.testing.assert_array_equal(nib.load(out).get_fdata(), img.get_fdata())
+    assert _listing(tmp_path) == ["a.json", "m_mask.nii.gz"]
+
+
+def test_bids_uri_and_description(tmp_path):
+    fmriprep = tmp_path / "derivatives" / "fmriprep"
+    bold = fmriprep / "sub-01" / "func" / "sub-01_task-rest_desc-preproc_bold.nii.gz"
+    assert bids_uri(bold, fmriprep, "fmriprep") == (
+        "bids:fmriprep:sub-01/func/sub-01_task-rest_desc-preproc_bold.nii.gz"
+    )
+    desc = dataset_description(
+        {"fmriprep": fmriprep}, source_versions={"fmriprep": "23.2.1"}, environ={}
+    )
+    assert desc["DatasetType"] == "derivative"
+    assert desc["BIDSVersion"] >= "1.10.0"
+    assert desc["GeneratedBy"][0]["Name"] == "bidsmask"
+    assert "Container" not in desc["GeneratedBy"][0]
+    assert desc["SourceDatasets"] == [{"URL": "bids:fmriprep:", "Version": "23.2.1"}]
+    assert desc["DatasetLinks"] == {"fmriprep": fmriprep.as_uri()}
+
+
+def test_container_info():
+    assert container_info({}) is None
+    sing = container_info({"SINGULARITY_CONTAINER": "/images/bidsmask_0.1.sif"})
+    assert sing == {"Type": "singularity", "Tag": "bidsmask_0.1.sif"}
+    explicit = {"BIDSMASK_CONTAINER_TYPE": "docker", "BIDSMASK_CONTAINER_TAG": "bidsmask:1"}
+    assert container_info(explicit) == {"Type": "docker", "Tag": "bidsmask:1"}
+
+
+def _write_description(args):
+    out, n = args
+    desc = dataset_description({"fmriprep": "/data/fmriprep"}, environ={})
+    for _ in range(n):
+        write_dataset_description(out, desc)
+        json.loads((Path(out) / "dataset_description.json").read_text())
+    return True
+
+
+def test_concurrent_dataset_description(tmp_path):
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        assert all(pool.map(_write_description, [(str(tmp_path), 30)] * 2))
+    text = (tmp_path / "dataset_description.json").read_text()
+    assert json.loads(text)["GeneratedBy"][0]["Name"] == "bidsmask"
+    assert _listing(tmp_path) == ["dataset_description.json"]
+
+
+def test_dataset_description_unchanged_is_not_rewritten(tmp_path):
+    desc = dataset_description({"fmriprep": tmp_path / "in"}, environ={})
+    path = write_dataset_description(tmp_path, desc)
+    inode = path.stat().st_ino
+    write_dataset_description(tmp_path, desc)
+    assert path.stat().st_ino == inode
+    write_dataset_description(tmp_path, {**desc, "Name": "other"})
+    assert path.stat().st_ino != inode
+    assert json.loads(path.read_text())["Name"] == "other"
+
+
+def test_completion_markers(tmp_path):
+    run = "sub-01_task-rest_space-T1w"
+    files = [Path("sub-01/func") / f"{run}_{k}.tsv" for k in ("a", "b")]
+    assert not is_run_complete(tmp_path, run, files)
+    for f in files:
+        write_tsv(tmp_path / f, pd.DataFrame({"x": [1]}))
+    assert not is_run_complete(tmp_path, run, files)
+    marker = mark_run_complete(tmp_path, run, files, info={"Status": "done"})
+    assert marker == tmp_path / "logs" / "runs" / f"{run}.json"
+    assert json.loads(marker.read_text())["Status"] == "done"
+    assert is_run_complete(tmp_path, run, files)
+    assert is_run_complete(tmp_path, run, [tmp_path / files[0]])
+    # a new expected output (e.g. another atlas) is not covered by the marker
+    assert not is_run_complete(tmp_path, run, [*files, "sub-01/func/c.tsv"])
+    # a modified or missing output invalidates the marker
+    (tmp_path / files[1]).write_text("x\n1\n2\n")
+    assert not is_run_complete(tmp_path, run, files)
+    (tmp_path / files[1]).unlink()
+    assert not is_run_complete(tmp_path, run, files)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        mark_run_complete(tmp_path, run, files)
+
+
+def test_marker_dir_is_under_logs():
+    assert writer.MARKER_DIR.parts == ("logs", "runs")
