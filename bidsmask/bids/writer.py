@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import filecmp
 import json
 import logging
 import math
@@ -31,6 +32,11 @@ import numpy as np
 import pandas as pd
 
 from bidsmask._version import __version__
+from bidsmask.bids.naming import atlas_filename
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from bidsmask.atlases import Atlas
 
 logger = logging.getLogger(__name__)
 
@@ -322,3 +328,61 @@ def is_run_complete(
 
 def _relative(path: Path, root: Path) -> str:
     return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
+
+
+def atlas_table_name(atlas: Atlas) -> str:
+    """File name of an atlas's region table at the output root (the relmat ``NodeFiles``)."""
+    ents = atlas.entities
+    suffix = "probseg" if atlas.kind == "maps" else "dseg"
+    return atlas_filename(ents["atlas"], suffix, ".tsv", seg=ents.get("seg"))
+
+
+def write_atlas(output_dir: str | os.PathLike, atlas: Atlas) -> list[Path]:
+    """Write the atlas used, its region table and description at the output root.
+
+    Files (BEP038 style, ``atlas`` leading): ``atlas-<a>[_seg-<s>]_{dseg,probseg}.tsv`` (regions:
+    ``index``, ``name``, plus ``x, y, z`` for spheres and ``network`` when known),
+    ``atlas-<a>[_seg-<s>]_description.json`` and, for image atlases, a copy of the image as
+    ``atlas-<a>[_seg-<s>]_space-<space>[_res-<r>]_{dseg,probseg}.nii.gz``. fMRIPrep's per-run
+    ``aparcaseg``/``aseg`` images are not copied (they stay with fMRIPrep's outputs); their table
+    is the shipped FreeSurfer lookup table, identical for every run. Files whose content is
+    already there are left untouched, so concurrent participants can call this safely.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files of this atlas at the output root.
+    """
+    out = Path(output_dir)
+    ents = atlas.entities
+    suffix = "probseg" if atlas.kind == "maps" else "dseg"
+    if atlas.spec.source == "native":
+        frame = pd.read_csv(atlas.label_table, sep="\t")
+    else:
+        frame = atlas.label_frame()
+    table_text = frame.to_csv(sep="\t", na_rep="n/a", index=False, lineterminator="\n")
+    paths = [
+        _write_if_changed(out / atlas_table_name(atlas), table_text),
+        _write_if_changed(
+            out / atlas_filename(ents["atlas"], "description", ".json", seg=ents.get("seg")),
+            dumps_json(atlas.description()),
+        ),
+    ]
+    if atlas.image is not None and atlas.spec.source != "native":
+        target = out / atlas_filename(
+            ents["atlas"], suffix, ".nii.gz", seg=ents.get("seg"), space=atlas.space, res=atlas.res
+        )
+        paths.append(target)
+        if not (target.is_file() and filecmp.cmp(target, atlas.image, shallow=False)):
+            if str(atlas.image).endswith(".nii.gz"):
+                with atomic_path(target) as tmp:
+                    tmp.write_bytes(Path(atlas.image).read_bytes())
+            else:
+                write_nifti(target, nib.load(atlas.image))
+    return paths
+
+
+def _write_if_changed(path: Path, text: str) -> Path:
+    if not (path.is_file() and path.read_text(encoding="utf-8") == text):
+        write_text(path, text)
+    return path
