@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bidsmask.app import cli
-from bidsmask.app.config import Config, Space, find_fmriprep_dir
+from bidsmask.app.config import Config, Space
 from bidsmask.app.exitcodes import MissingInputError, UsageError, exit_code_for
 from bidsmask.app.report import Progress, RunOutcome, logging_to
 
@@ -115,7 +115,7 @@ def test_parse_args_builds_the_config(fmriprep, tmp_path):
             "T1w",
             "--strategy",
             "simple",
-            "36P+gsr",
+            "24P+gsr",
             "--standardize",
             "none",
             "--connectivity",
@@ -131,7 +131,7 @@ def test_parse_args_builds_the_config(fmriprep, tmp_path):
     assert config.session_label == ("1",)
     assert config.task == ("rest",)
     assert config.spaces == (Space("MNI152NLin2009cAsym", "2"), Space("T1w"))
-    assert config.strategies == ("simple", "36P+gsr")
+    assert config.strategies == ("simple", "24P+gsr")
     assert config.standardize is None
     assert config.connectivity == ()
     assert config.bids_filters == {"bold": {"acquisition": "mb4"}}
@@ -155,11 +155,35 @@ def test_fmriprep_folder_is_found_in_derivatives(fmriprep, tmp_path):
     bids = tmp_path / "bids"
     (bids / "derivatives").mkdir(parents=True)
     fmriprep.rename(bids / "derivatives" / "fmriprep")
-    assert find_fmriprep_dir(bids) == bids / "derivatives" / "fmriprep"
-    with pytest.raises(MissingInputError, match="--derivatives PATH"):
-        find_fmriprep_dir(tmp_path / "bids" / "derivatives")
-    with pytest.raises(MissingInputError, match="folder not found"):
-        find_fmriprep_dir(bids, tmp_path / "nowhere")
+    config = cli.parse_args([str(bids), str(tmp_path / "out"), "participant"])
+    assert config.fmriprep_dir == bids / "derivatives" / "fmriprep"
+    with pytest.raises(MissingInputError, match="--derivatives folder not found"):
+        cli.parse_args(
+            [str(bids), str(tmp_path / "out"), "participant", "--derivatives", str(tmp_path / "x")]
+        )
+
+
+@pytest.mark.parametrize(
+    "args, error, message",
+    [
+        (["--strategy", "simplest"], UsageError, "unknown strategy 'simplest'"),
+        (["--strategy", "nowhere.json"], MissingInputError, "strategy file not found"),
+        (["--strategy", "acompcor_gsr", "acompcor+gsr"], UsageError, "same desc-acompcorgsr"),
+        (["--atlas", "Schaefer2018:400 Parcels"], UsageError, "Unknown atlas"),
+        (["--atlas", "nowhere/atlas.nii.gz"], MissingInputError, "Atlas file not found"),
+    ],
+)
+def test_strategies_and_atlases_are_checked(fmriprep, tmp_path, args, error, message):
+    with pytest.raises(error, match=message):
+        cli.parse_args([str(fmriprep), str(tmp_path / "out"), "participant", *args])
+
+
+def test_strategy_file_is_made_absolute(fmriprep, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.json").write_text("{}")
+    config = cli.parse_args([str(fmriprep), "out", "participant", "--strategy", "mine.json"])
+    assert config.strategies == (str(tmp_path / "mine.json"),)
+    assert config.output_dir == tmp_path / "out"
 
 
 @pytest.mark.parametrize("where", ["equal", "inside"])

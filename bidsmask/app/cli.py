@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bidsmask._version import __version__
 from bidsmask.app import config as cfg
-from bidsmask.app.config import Config, Space, find_fmriprep_dir
+from bidsmask.app.config import Config, Space, strategy_label
 from bidsmask.app.exitcodes import (
     EPILOG,
     USAGE,
@@ -388,6 +388,36 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_strategy(strategy: str) -> str:
+    """Return a known strategy name, or a JSON strategy file as an absolute path."""
+    from bidsmask.confounds import list_strategies
+
+    if strategy.endswith(".json"):
+        path = Path(strategy).expanduser().resolve()
+        if not path.is_file():
+            raise MissingInputError(f"--strategy: strategy file not found: {path}.")
+        return str(path)
+    known = list_strategies()
+    if strategy not in known:
+        raise UsageError(
+            f"--strategy: unknown strategy {strategy!r}; choose from {', '.join(known)}, "
+            "or give a JSON strategy file."
+        )
+    return strategy
+
+
+def _check_atlas(atlas: str) -> None:
+    """Check that an --atlas value can be understood (files are read later, per space)."""
+    from bidsmask.atlases import parse_atlas_spec
+
+    try:
+        parse_atlas_spec(atlas)
+    except FileNotFoundError as exc:
+        raise MissingInputError(f"--atlas: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"--atlas: {exc}") from None
+
+
 def parse_args(argv: Sequence[str] | None = None) -> Config:
     """Parse and validate a command line into a :class:`~bidsmask.app.config.Config`.
 
@@ -417,7 +447,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     if not bids_dir.is_dir():
         raise MissingInputError(f"BIDS_DIR not found: {bids_dir}. Give an existing folder.")
     output_dir = ns.output_dir.expanduser().resolve()
-    fmriprep_dir = find_fmriprep_dir(bids_dir, ns.derivatives)
+    from bidsmask.bids.layout import find_fmriprep_dir
+
+    try:
+        fmriprep_dir = find_fmriprep_dir(bids_dir, ns.derivatives).resolve()
+    except FileNotFoundError as exc:
+        raise MissingInputError(str(exc)) from None
     for inputs in {bids_dir, fmriprep_dir}:
         if output_dir == inputs or output_dir.is_relative_to(inputs):
             raise UsageError(
@@ -438,6 +473,17 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
                 "other measures; give either 'none' or the measures you want."
             )
         connectivity = ()
+    strategies = tuple(dict.fromkeys(_check_strategy(s) for s in ns.strategy))
+    labels = [strategy_label(s) for s in strategies]
+    clashes = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if clashes:
+        raise UsageError(
+            f"--strategy {' '.join(ns.strategy)}: several strategies would write the same "
+            f"desc-{clashes[0]} outputs; keep only one of them."
+        )
+    atlases = tuple(dict.fromkeys(ns.atlas))
+    for atlas in atlases:
+        _check_atlas(atlas)
     if ns.analysis_level == "group" and (ns.session_label or ns.task or ns.bids_filter_file):
         logger.warning(
             "--session-label/--task/--bids-filter-file select runs at the participant level; "
@@ -455,9 +501,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         task=tuple(dict.fromkeys(ns.task or ())),
         bids_filters=ns.bids_filter_file or {},
         spaces=tuple(dict.fromkeys(ns.space)),
-        atlases=tuple(dict.fromkeys(ns.atlas)),
+        atlases=atlases,
         radius=ns.radius,
-        strategies=tuple(dict.fromkeys(ns.strategy)),
+        strategies=strategies,
         fd_threshold=ns.fd_threshold,
         std_dvars_threshold=ns.std_dvars_threshold,
         dummy_scans=ns.dummy_scans,

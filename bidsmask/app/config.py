@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bidsmask._version import __version__
-from bidsmask.app.exitcodes import MissingInputError
+from bidsmask.bids.naming import sanitize_label
 
 #: Default analysis choices, shown in ``--help`` and recorded in every sidecar.
 DEFAULT_SPACE = "MNI152NLin2009cAsym"
@@ -244,58 +244,13 @@ class Config:
         return path
 
 
-def find_fmriprep_dir(bids_dir: Path, derivatives: Path | None = None) -> Path:
-    """Return the fMRIPrep output folder to read.
+def strategy_label(strategy: str) -> str:
+    """Return the ``desc-`` value of a strategy's outputs (a JSON file gives its stem).
 
-    Parameters
-    ----------
-    bids_dir : Path
-        The BIDS_DIR argument (resolved).
-    derivatives : Path or None
-        The ``--derivatives`` argument, which wins when given.
-
-    Returns
-    -------
-    Path
-        ``derivatives``, else BIDS_DIR when it is fMRIPrep output itself, else
-        BIDS_DIR/derivatives/fmriprep.
-
-    Raises
-    ------
-    MissingInputError
-        If none of these holds fMRIPrep output.
+    Examples
+    --------
+    >>> strategy_label("36P+gsr"), strategy_label("/data/my_set.json")
+    ('36Pgsr', 'myset')
     """
-    if derivatives is not None:
-        derivatives = Path(derivatives).expanduser().resolve()
-        if not derivatives.is_dir():
-            raise MissingInputError(
-                f"--derivatives: folder not found: {derivatives}. Give the fMRIPrep output folder."
-            )
-        return derivatives
-    candidates = [bids_dir, bids_dir / "derivatives" / "fmriprep"]
-    for candidate in candidates:
-        if _looks_like_fmriprep(candidate):
-            return candidate
-    raise MissingInputError(
-        f"no fMRIPrep derivatives found in {bids_dir} nor in {candidates[1]} "
-        "(no dataset_description.json naming fMRIPrep and no *_desc-preproc_bold.nii* files). "
-        "Give the fMRIPrep output folder with --derivatives PATH."
-    )
-
-
-def _looks_like_fmriprep(folder: Path) -> bool:
-    """Say whether ``folder`` holds fMRIPrep output (by its description, else by its files)."""
-    description = folder / "dataset_description.json"
-    if description.is_file():
-        try:
-            content = json.loads(description.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            content = {}
-        generated = content.get("GeneratedBy") or []
-        names = [g.get("Name", "") for g in generated if isinstance(g, dict)]
-        if isinstance(content.get("PipelineDescription"), dict):  # BIDS < 1.4 derivatives
-            names.append(content["PipelineDescription"].get("Name", ""))
-        if any("fmriprep" in str(n).lower() for n in names):
-            return True
-    patterns = ("sub-*/func/*_desc-preproc_bold.nii*", "sub-*/ses-*/func/*_desc-preproc_bold.nii*")
-    return any(next(folder.glob(pattern), None) is not None for pattern in patterns)
+    name = Path(strategy).name.split(".")[0] if strategy.endswith(".json") else strategy
+    return sanitize_label(name)
