@@ -361,6 +361,11 @@ def compute_background_mask(
     The background is the median of the mean image over a border of ``border_size`` voxels, or
     NaN if the border holds NaNs.
 
+    The mean is summed in float64 (nilearn: in the data's float type), so for float32 data it can
+    differ from nilearn's in its last bits. The mask is identical unless the mean is resampled
+    (``target_affine``): spline ringing then leaves tiny values around the background value, and
+    ``mean != background`` is sensitive to their last bits.
+
     Parameters
     ----------
     data_imgs : str, os.PathLike, nibabel image or list of 3D images
