@@ -1,0 +1,91 @@
+import warnings
+
+import numpy as np
+import pytest
+from nilearn import signal as nl_signal
+from nilearn.glm.first_level.design_matrix import create_cosine_drift
+from numpy.testing import assert_allclose
+
+from bidsmask import _filters
+
+
+@pytest.fixture
+def x():
+    return np.random.default_rng(0).standard_normal((80, 6)) + np.arange(80)[:, None] * 0.1
+
+
+def test_detrend_matches_nilearn(x):
+    assert_allclose(_filters.detrend(x), nl_signal._detrend(x.copy()), atol=1e-12)
+
+
+def test_detrend_single_time_point_warns():
+    with pytest.warns(UserWarning, match="single time point"):
+        out = _filters.detrend(np.ones((1, 3)))
+    assert_allclose(out, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "order", "padtype", "padlen"),
+    [
+        (0.1, None, 5, "odd", None),
+        (None, 0.02, 5, "odd", None),
+        (0.1, 0.02, 3, "even", 10),
+        (0.2, 0.01, 5, "constant", None),
+        (0.2, 0.01, 4, None, None),
+    ],
+)
+def test_butterworth_matches_nilearn(x, low, high, order, padtype, padlen):
+    ours = _filters.butterworth_filter(x, 2.0, low, high, order, padtype, padlen)
+    ref = nl_signal.butterworth(
+        x.copy(), 0.5, low, high, order=order, padtype=padtype, padlen=padlen, copy=True
+    )
+    assert_allclose(ours, ref, atol=1e-12)
+
+
+def test_butterworth_is_its_identity_operator(x):
+    # filtfilt with fixed padding is linear: filtering the identity gives its matrix
+    op = _filters.butterworth_filter(np.eye(80), 2.0, 0.1, 0.01)
+    assert_allclose(op @ x, _filters.butterworth_filter(x, 2.0, 0.1, 0.01), atol=1e-12)
+
+
+def test_butterworth_too_short_names_the_fix():
+    with pytest.raises(ValueError, match="Butterworth filtering of 10 time points failed"):
+        _filters.butterworth_filter(np.ones((10, 1)), 2.0, 0.1, 0.01)
+
+
+def test_cosine_drift_matches_nilearn():
+    ref = create_cosine_drift(0.01, np.arange(120) * 2.0)[:, :-1]
+    assert_allclose(_filters.cosine_drift(0.01, 120, 2.0), ref, atol=1e-12)
+
+
+def test_add_cosine_drift_keeps_user_cosines():
+    drift = _filters.cosine_drift(0.01, 120, 2.0)
+    user = np.hstack((np.random.default_rng(1).standard_normal((120, 2)), drift[:, :1]))
+    with pytest.warns(UserWarning, match="already exist"):
+        assert _filters.add_cosine_drift(user, 0.01, 2.0, 120) is user
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = _filters.add_cosine_drift(user[:, :2], 0.01, 2.0, 120)
+    assert out.shape == (120, 2 + drift.shape[1])
+    with pytest.warns(UserWarning, match="too short"):
+        assert _filters.add_cosine_drift(None, 0.001, 2.0, 10) is None
+
+
+def test_interpolate_censored_fills_only_censored(x):
+    keep = np.setdiff1d(np.arange(80), [0, 1, 30, 31, 79])
+    values, new_keep = _filters.interpolate_censored(x, keep, 2.0, extrapolate=False)
+    assert values.shape == (77, 6)  # rows 0, 1 and 79 dropped
+    assert_allclose(values[new_keep], x[keep])
+    assert np.isfinite(values).all()
+    assert not np.allclose(values[28:30], x[30:32])
+    values, new_keep = _filters.interpolate_censored(x, keep, 2.0, extrapolate=True)
+    assert values.shape == (80, 6)
+    np.testing.assert_array_equal(new_keep, keep)
+
+
+def test_check_frequencies():
+    _filters.check_frequencies(0.08, 0.01, 2.0)
+    with pytest.raises(ValueError, match="must be non-negative"):
+        _filters.check_frequencies(None, -0.01, 2.0)
+    with pytest.raises(ValueError, match="Nyquist frequency 0.5 Hz"):
+        _filters.check_frequencies(0.5, None, 1.0)
