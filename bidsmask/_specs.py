@@ -157,17 +157,24 @@ def reduce_maps(data: np.ndarray, maps: np.ndarray) -> np.ndarray:
 class _pseudo_inverse:  # noqa: N801 - a function-like operator
     """Precomputed Moore-Penrose inverse of a tall (n_voxels × n_maps) matrix.
 
-    Built from the small Gram matrix ``A.T @ A`` (n_maps × n_maps) so no voxel-sized SVD
-    factor is ever held; gives the minimum-norm least-squares solution, i.e. the result of
-    ``lstsq(A, b)``, including zero signals for all-zero maps.
+    Built from the small Gram matrix ``A.T @ A`` (n_maps × n_maps); ``A @ pinv(A.T @ A)`` then
+    overwrites ``A`` block by block, so no voxel-sized factor beyond ``A`` itself is held. Gives
+    the minimum-norm least-squares solution, i.e. the result of ``lstsq(A, b)``, including zero
+    signals for all-zero maps.
     """
 
+    _BLOCK = 65536
+
     def __init__(self, maps: np.ndarray):
-        gram = maps.T @ maps
-        self.operator = np.linalg.pinv(gram, hermitian=True) @ maps.T  # (n_maps, n_voxels)
+        maps = np.array(maps, dtype=np.float64)  # own copy, overwritten below
+        gram_inverse = np.linalg.pinv(maps.T @ maps, hermitian=True)
+        for start in range(0, maps.shape[0], self._BLOCK):
+            block = maps[start : start + self._BLOCK]
+            block[...] = block @ gram_inverse
+        self.operator_t = maps  # (n_voxels, n_maps) = pinv(A).T
 
     def apply(self, data: np.ndarray) -> np.ndarray:
-        return (data.astype(np.float64) @ self.operator.T).astype(np.float32)
+        return (data.astype(np.float64) @ self.operator_t).astype(np.float32)
 
 
 class LabelsSpec:
@@ -322,8 +329,8 @@ class MapsSpec:
                 )
         self.region_ids = kept
         self.voxels = np.flatnonzero(used)
-        weights = np.nan_to_num(flat[self.voxels][:, kept].astype(np.float64))
-        self._solver = _pseudo_inverse(weights)
+        weights = np.take(flat, self.voxels, axis=0)[:, kept]
+        self._solver = _pseudo_inverse(np.nan_to_num(weights))
         self.voxel_counts = counts[kept]
         self.coverage = self.voxel_counts / np.maximum(sizes[kept], 1)
         self.n_elements = int(kept.size)

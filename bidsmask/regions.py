@@ -26,9 +26,11 @@ import logging
 import os
 from collections.abc import Sequence
 
+import nibabel as nib
 import numpy as np
 from nibabel.spatialimages import SpatialImage
 
+from bidsmask import _reader
 from bidsmask._specs import (
     LABEL_STRATEGIES,
     LabelsSpec,
@@ -38,6 +40,7 @@ from bidsmask._specs import (
     reduce_maps,
 )
 from bidsmask._spheres import SpheresSpec
+from bidsmask.image import resample_img, smooth_array
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +92,15 @@ def _check_specs(specs: Sequence[Spec], shape3d: tuple[int, int, int]) -> None:
             )
 
 
+def _value_range(img: SpatialImage, chunk_volumes: int | None) -> tuple[float, float]:
+    """Minimum and maximum of a run, 0 included (the clipping range of nilearn's resampling)."""
+    vmin, vmax = 0.0, 0.0
+    for _, chunk in _reader.iter_chunks(img, chunk_volumes=chunk_volumes):
+        vmin = min(vmin, float(np.nanmin(chunk)))
+        vmax = max(vmax, float(np.nanmax(chunk)))
+    return vmin, vmax
+
+
 def extract(
     img: str | os.PathLike | SpatialImage,
     specs: Sequence[Spec],
@@ -116,7 +128,10 @@ def extract(
         Gaussian smoothing (mm) applied to each volume before extraction.
     target_affine, target_shape : array or None, default=None
         Resample each chunk to this grid (continuous interpolation) before smoothing, as
-        nilearn's maskers do when ``resampling_target`` is not the data.
+        nilearn's maskers do when ``resampling_target`` is not the data. Resampled values are
+        clipped to the range of the whole run (0 included), as nilearn's ``resample_img`` does;
+        that range is found by a first, cheap min/max pass, so only this case reads the run
+        twice.
 
     Returns
     -------
@@ -135,13 +150,9 @@ def extract(
            [2.5, 7. ],
            [3.5, 8. ]], dtype=float32)
     """
-    from bidsmask import _reader
-
     img = _reader.open_img(img)
     resample = target_affine is not None or target_shape is not None
     if resample:
-        from bidsmask.image import resample_img
-
         affine = np.asarray(target_affine if target_affine is not None else img.affine)
         if target_shape is None:
             raise ValueError(
@@ -168,21 +179,21 @@ def extract(
         n_volumes,
         union.size,
     )
-    if smoothing_fwhm is not None:
-        from bidsmask.image import smooth_array
-
+    if resample:
+        vmin, vmax = _value_range(img, chunk_volumes)
     for time_slice, chunk in _reader.iter_chunks(img, chunk_volumes=chunk_volumes):
         if resample:
-            chunk_img = img.__class__(chunk, img.affine)
             chunk = np.asarray(
                 resample_img(
-                    chunk_img,
+                    nib.Nifti1Image(chunk, img.affine),
                     target_affine=affine,
                     target_shape=shape3d,
                     interpolation="continuous",
+                    clip=False,
                 ).dataobj,
                 dtype=np.float32,
             )
+            np.clip(chunk, vmin, vmax, out=chunk)
         if smoothing_fwhm is not None:
             chunk = smooth_array(chunk, affine, fwhm=smoothing_fwhm, ensure_finite=True, copy=False)
         block = chunk[union_mask].T  # (n, n_union), voxels in C order

@@ -1,0 +1,401 @@
+"""Shared machinery of the maskers: scikit-learn plumbing, image helpers, extraction + cleaning.
+
+scikit-learn is never imported here. The estimator contract is implemented directly:
+``get_params``/``set_params`` read the ``__init__`` signature (so ``sklearn.base.clone`` works),
+``__sklearn_is_fitted__`` answers ``check_is_fitted``, and ``__sklearn_tags__`` builds its answer
+from scikit-learn's own tag classes, taken from the already-imported module when scikit-learn
+asks for them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import sys
+import warnings
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+from nibabel.spatialimages import SpatialImage
+
+from bidsmask import _reader, image, signal
+from bidsmask.regions import VoxelSpec, extract
+
+logger = logging.getLogger(__name__)
+
+_STANDARDIZE = (False, True, None, "zscore_sample", "psc")
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a masker is used before ``fit`` (like scikit-learn's NotFittedError)."""
+
+
+def same_grid(shape_a, affine_a, shape_b, affine_b) -> bool:
+    """Return True if two images share the same 3D shape and affine."""
+    return tuple(shape_a[:3]) == tuple(shape_b[:3]) and np.allclose(
+        np.asarray(affine_a), np.asarray(affine_b)
+    )
+
+
+def check_same_grid(images: dict[str, SpatialImage]) -> None:
+    """Raise a ValueError naming every image whose grid differs from the first one's."""
+    names = list(images)
+    first = images[names[0]]
+    mismatched = [
+        n
+        for n in names[1:]
+        if not same_grid(first.shape, first.affine, images[n].shape, images[n].affine)
+    ]
+    if mismatched:
+        details = "; ".join(
+            f"{n}: shape {tuple(images[n].shape[:3])}" for n in [names[0], *mismatched]
+        )
+        raise ValueError(
+            f"Following field of view errors were detected: {details} (or their affines "
+            "differ). Resample the images to one grid, or set resampling_target."
+        )
+
+
+def in_memory(img: SpatialImage, data: np.ndarray | None = None) -> nib.Nifti1Image:
+    """Return a NIfTI image holding its data in memory (picklable, no open file)."""
+    if data is None:
+        data = np.asanyarray(img.dataobj)
+    return nib.Nifti1Image(np.asarray(data), img.affine)
+
+
+def open_imgs(imgs: Any) -> SpatialImage:
+    """Open the images given to ``fit``/``transform`` without reading a 4D file.
+
+    A path or a nibabel image is opened lazily; a list or tuple of 3D images (paths or
+    images) is concatenated into one in-memory 4D image, as nilearn does.
+    """
+    if isinstance(imgs, (list, tuple)):
+        if len(imgs) == 0:
+            raise ValueError("'imgs' is an empty list. Pass at least one image.")
+        return image.check_niimg(imgs, atleast_4d=True)
+    if isinstance(imgs, (str, os.PathLike, SpatialImage)):
+        img = _reader.open_img(imgs)
+        if len(img.shape) == 4 and img.shape[3] == 0:
+            raise ValueError(f"The 4D image {imgs!r:.80} has no volume.")
+        if len(img.shape) not in (3, 4):
+            raise ValueError(
+                f"Expected a 3D or 4D image, got shape {img.shape} for {imgs!r:.80}. "
+                "Pass a single volume, a 4D run, or a list of 3D volumes."
+            )
+        return img
+    raise TypeError(
+        f"'imgs' must be a path, a nibabel image or a list of 3D images; got "
+        f"{type(imgs).__name__}. Load the data with nibabel.load() first."
+    )
+
+
+def load_mask(mask_img: Any) -> nib.Nifti1Image:
+    """Load a mask as a 3D uint8 image (a 4D mask is the intersection of its volumes)."""
+    from bidsmask.masking import load_mask_img
+
+    tmp = image.check_niimg(mask_img, atleast_4d=True)
+    data = np.asarray(tmp.dataobj)
+    data = np.nan_to_num(data).astype(bool).all(axis=3)
+    mask = nib.Nifti1Image(data.astype(np.uint8), tmp.affine)
+    load_mask_img(mask)  # validates: binary and not empty
+    return mask
+
+
+def mask_data(mask: nib.Nifti1Image | None) -> np.ndarray | None:
+    """Boolean data of a mask image (None stays None)."""
+    return None if mask is None else np.asarray(mask.dataobj).astype(bool)
+
+
+def resample_nearest(img: nib.Nifti1Image, shape, affine) -> nib.Nifti1Image:
+    """Nearest-neighbour resampling to a grid, as an in-memory image."""
+    out = image.resample_img(
+        img,
+        target_affine=np.asarray(affine),
+        target_shape=tuple(shape[:3]),
+        interpolation="nearest",
+    )
+    return in_memory(out)
+
+
+def output_dtype(source: np.dtype, requested: Any) -> np.dtype | None:
+    """Type of the output given the masker's ``dtype`` (nilearn's ``get_target_dtype``)."""
+    if requested is None:
+        return None
+    if isinstance(requested, str) and requested == "auto":
+        return np.dtype(np.int32 if source.kind == "i" else np.float32)
+    return np.dtype(requested)
+
+
+class BaseMasker:
+    """Base class of the maskers: parameters, fitting state, extraction and cleaning.
+
+    Subclasses implement ``fit`` (setting fitted attributes whose names end in ``_``),
+    ``_plan(img)`` returning ``(spec, target_affine, target_shape)`` for an opened image
+    without changing ``self``, and ``inverse_transform``.
+    """
+
+    _fitted_attribute = "n_elements_"
+
+    # --- scikit-learn estimator contract -------------------------------------------------
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return sorted(
+            name
+            for name, p in signature.parameters.items()
+            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Get the parameters of this masker.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return the parameters of parameters that are estimators.
+
+        Returns
+        -------
+        dict
+            Parameter names mapped to their values.
+        """
+        out = {}
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update({f"{name}__{k}": v for k, v in value.get_params().items()})
+            out[name] = value
+        return out
+
+    def set_params(self, **params: Any) -> BaseMasker:
+        """Set the parameters of this masker.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameter names and new values.
+
+        Returns
+        -------
+        self
+        """
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(
+                    f"Invalid parameter '{name}' for {type(self).__name__}. "
+                    f"Valid parameters are: {valid}."
+                )
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        signature = inspect.signature(type(self).__init__)
+        changed = []
+        for name in self._get_param_names():
+            default = signature.parameters[name].default
+            value = getattr(self, name, default)
+            if value is not default and not (
+                isinstance(value, (str, int, float, bool, type(None))) and value == default
+            ):
+                changed.append(f"{name}={value!r:.60}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, self._fitted_attribute)
+
+    def __sklearn_tags__(self):
+        """Describe the masker to scikit-learn (only scikit-learn calls this)."""
+        tags = sys.modules.get("sklearn.utils._tags")
+        if tags is None:
+            raise RuntimeError(
+                "__sklearn_tags__ is meant to be called by scikit-learn, which is not imported."
+            )
+        return tags.Tags(
+            estimator_type=None,
+            target_tags=tags.TargetTags(required=False),
+            transformer_tags=tags.TransformerTags(preserves_dtype=["float32"]),
+            input_tags=tags.InputTags(two_d_array=False),
+            requires_fit=True,
+        )
+
+    def _more_tags(self) -> dict[str, Any]:
+        """Tags for scikit-learn < 1.6."""
+        return {"requires_y": False, "X_types": ["niimg_like"], "preserves_dtype": ["float32"]}
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this masker."
+            )
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.n_elements_
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the output columns: ``<classname><i>``.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; for scikit-learn compatibility.
+
+        Returns
+        -------
+        numpy.ndarray of str
+        """
+        self._check_fitted()
+        prefix = type(self).__name__.lower()
+        return np.array([f"{prefix}{i}" for i in range(self.n_elements_)], dtype=object)
+
+    # --- parameter validation --------------------------------------------------------------
+    def _check_cleaning_params(self) -> None:
+        if self.standardize not in _STANDARDIZE:
+            raise ValueError(
+                f"'standardize' must be one of {list(_STANDARDIZE)}. "
+                f"'{self.standardize}' was provided."
+            )
+        for name in ("detrend", "standardize_confounds", "high_variance_confounds"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(
+                    f"'{name}' must be a boolean; got {getattr(self, name)!r}. Pass True or False."
+                )
+        for name in ("t_r", "low_pass", "high_pass", "smoothing_fwhm"):
+            value = getattr(self, name)
+            if name == "smoothing_fwhm" and isinstance(value, (list, tuple, np.ndarray)):
+                values = list(np.ravel(value))
+            else:
+                values = [value]
+            for v in values:
+                if v is None:
+                    continue
+                if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+                    raise TypeError(f"'{name}' must be a number or None; got {v!r}.")
+                if v < 0:
+                    raise ValueError(f"'{name}' must be positive; got {v}.")
+        if self.clean_args is not None and not isinstance(self.clean_args, dict):
+            raise TypeError(
+                f"'clean_args' must be a dict or None; got {type(self.clean_args).__name__}."
+            )
+        if self.dtype is not None and not (isinstance(self.dtype, str) and self.dtype == "auto"):
+            if np.dtype(self.dtype) == np.dtype(bool):
+                raise TypeError("'dtype' cannot be bool. Use a float type, 'auto' or None.")
+
+    # --- transform ------------------------------------------------------------------------
+    def fit_transform(self, imgs, y=None, confounds=None, sample_mask=None) -> np.ndarray:
+        """Fit to ``imgs``, then extract their cleaned signals.
+
+        Parameters
+        ----------
+        imgs : 3D/4D Niimg-like object or list of 3D Niimg-like objects
+            Images to fit and process.
+        y : None
+            Ignored; for scikit-learn compatibility.
+        confounds : array, DataFrame, path or list of these, default=None
+            Confounds regressed out of the signals (see :func:`bidsmask.signal.clean`).
+        sample_mask : array or None, default=None
+            Indices (or boolean mask) of the volumes to keep.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n_volumes, n_elements); 1D (n_elements,) for a 3D image.
+        """
+        del y
+        return self.fit(imgs).transform(imgs, confounds=confounds, sample_mask=sample_mask)
+
+    def transform(self, imgs, confounds=None, sample_mask=None) -> np.ndarray:
+        """Extract cleaned signals: load → resample → smooth → extract → clean.
+
+        The run is read once, a chunk of volumes at a time; only the extracted signals and one
+        chunk are held in memory.
+
+        Parameters
+        ----------
+        imgs : 3D/4D Niimg-like object or list of 3D Niimg-like objects
+            Images to process. A 3D image gives a 1D output.
+        confounds : array, DataFrame, path or list of these, default=None
+            Confounds regressed out of the signals (see :func:`bidsmask.signal.clean`).
+        sample_mask : array or None, default=None
+            Indices (or boolean mask) of the volumes to keep.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n_volumes, n_elements); 1D (n_elements,) for a 3D image.
+        """
+        self._check_fitted()
+        img = open_imgs(imgs)
+        spec, target_affine, target_shape = self._plan(img)
+        specs = [spec]
+        resampled = target_affine is not None
+        if self.high_variance_confounds and not resampled:
+            specs.append(VoxelSpec(np.ones(img.shape[:3], dtype=bool)))
+        outputs = extract(
+            img,
+            specs,
+            smoothing_fwhm=self.smoothing_fwhm,
+            target_affine=target_affine,
+            target_shape=target_shape,
+        )
+        signals = outputs[0]
+        all_confounds = []
+        if self.high_variance_confounds:
+            # nilearn computes them on every voxel of the raw (unresampled, unsmoothed) images
+            if resampled:
+                (raw,) = extract(img, [VoxelSpec(np.ones(img.shape[:3], dtype=bool))])
+            else:
+                raw = outputs[1]
+            del outputs
+            all_confounds.append(signal.high_variance_confounds(raw))
+            del raw
+        if confounds is not None:
+            all_confounds.extend(confounds if isinstance(confounds, list) else [confounds])
+        cleaned = signal.clean(
+            signals,
+            runs=getattr(self, "runs", None),
+            detrend=self.detrend,
+            standardize=self.standardize,
+            standardize_confounds=self.standardize_confounds,
+            t_r=self.t_r,
+            low_pass=self.low_pass,
+            high_pass=self.high_pass,
+            confounds=all_confounds or None,
+            sample_mask=sample_mask,
+            **self.clean_args_,
+        )
+        target = output_dtype(np.dtype(img.get_data_dtype()), self.dtype)
+        if target is not None:
+            cleaned = cleaned.astype(target)
+        if len(img.shape) == 3:
+            return cleaned[0]
+        return cleaned
+
+    def _plan(self, img: SpatialImage):
+        raise NotImplementedError  # pragma: no cover - every masker defines it
+
+    def _check_inverse_input(self, signals) -> np.ndarray:
+        self._check_fitted()
+        if hasattr(signals, "to_numpy"):
+            signals = signals.to_numpy().squeeze()
+        signals = np.atleast_1d(np.asarray(signals))
+        if signals.ndim > 2:
+            raise ValueError(
+                f"Input to 'inverse_transform' must be 1D or 2D; got shape {signals.shape}."
+            )
+        expected = (
+            (self.n_elements_,) if signals.ndim == 1 else (signals.shape[0], self.n_elements_)
+        )
+        if signals.shape != expected:
+            raise ValueError(
+                f"Input to 'inverse_transform' has wrong shape. Expected {expected}. "
+                f"Got {signals.shape}."
+            )
+        if signals.dtype == bool:
+            warnings.warn("Casting boolean input to int32", UserWarning, stacklevel=3)
+            signals = signals.astype(np.int32)
+        return signals

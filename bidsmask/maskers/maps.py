@@ -1,0 +1,266 @@
+"""NiftiMapsMasker: one cleaned signal per (possibly overlapping) probabilistic map."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import nibabel as nib
+import numpy as np
+
+from bidsmask import image
+from bidsmask.maskers._base import (
+    BaseMasker,
+    check_same_grid,
+    in_memory,
+    load_mask,
+    mask_data,
+    open_imgs,
+    resample_nearest,
+    same_grid,
+)
+from bidsmask.regions import MapsSpec
+
+logger = logging.getLogger(__name__)
+
+RESAMPLING_TARGETS = ("data", "mask", "maps", None)
+
+
+def _resample_maps(maps_img, shape, affine) -> nib.Nifti1Image:
+    out = image.resample_img(
+        maps_img,
+        target_affine=np.asarray(affine),
+        target_shape=tuple(shape[:3]),
+        interpolation="linear",
+    )
+    data = np.asarray(out.dataobj)
+    if np.all(data == 0):
+        raise ValueError("No map left after resampling maps_img.")
+    return in_memory(out, data)
+
+
+class NiftiMapsMasker(BaseMasker):
+    """Extract one cleaned signal per map by least squares.
+
+    Same parameters, defaults, fitted attributes and results as
+    ``nilearn.maskers.NiftiMapsMasker`` 0.14 (without the report parameters): the signals are the
+    least-squares solution of ``maps @ signals.T = data.T`` over the voxels where a map is non-zero
+    (inside the mask), computed with a pseudo-inverse precomputed once per fit and applied to
+    each chunk of the streamed run.
+
+    Beyond nilearn, the fitted masker exposes ``region_voxel_counts_`` (non-zero voxels of each
+    map inside the mask) and ``region_coverage_`` (their fraction of the map's non-zero voxels).
+
+    Parameters
+    ----------
+    maps_img : 4D Niimg-like object
+        The maps, one per volume.
+    mask_img : Niimg-like object or None, default=None
+        Mask applied to the maps before extraction.
+    allow_overlap : bool, default=True
+        If False, maps that overlap (a voxel with two positive maps) raise a ValueError.
+    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds, detrend, \
+low_pass, high_pass, t_r, dtype, clean_args
+        As :class:`bidsmask.maskers.NiftiMasker`.
+    resampling_target : {"data", "mask", "maps", None}, default="data"
+        Grid of the extraction: the maps (linear) and mask (nearest) are resampled to the data
+        or mask grid; with "maps" the images are resampled to the maps, chunk by chunk; None
+        requires all grids to match.
+    keep_masked_maps : bool, default=False
+        Keep maps emptied by the mask (signal 0), as nilearn's deprecated option.
+    memory, memory_level, verbose : default=None, 1, 0
+        Accepted for compatibility with nilearn (nothing is cached).
+
+    Attributes
+    ----------
+    maps_img_ : nibabel.Nifti1Image
+        The maps on the extraction grid (non-finite values set to 0).
+    mask_img_ : nibabel.Nifti1Image or None
+        The mask on the extraction grid.
+    n_elements_ : int
+        Number of maps.
+    region_ids_ : numpy.ndarray
+        Index of the map of each output column.
+    region_voxel_counts_, region_coverage_ : numpy.ndarray
+        Per map: non-zero voxels inside the mask, and their fraction of the map's support.
+    clean_args_ : dict
+        Arguments passed to :func:`bidsmask.signal.clean`.
+    """
+
+    _fitted_attribute = "maps_img_"
+
+    def __init__(
+        self,
+        maps_img=None,
+        mask_img=None,
+        allow_overlap=True,
+        smoothing_fwhm=None,
+        standardize=False,
+        standardize_confounds=True,
+        high_variance_confounds=False,
+        detrend=False,
+        low_pass=None,
+        high_pass=None,
+        t_r=None,
+        dtype=None,
+        resampling_target="data",
+        keep_masked_maps=False,
+        memory=None,
+        memory_level=0,
+        verbose=0,
+        clean_args=None,
+    ):
+        self.maps_img = maps_img
+        self.mask_img = mask_img
+        self.allow_overlap = allow_overlap
+        self.smoothing_fwhm = smoothing_fwhm
+        self.standardize = standardize
+        self.standardize_confounds = standardize_confounds
+        self.high_variance_confounds = high_variance_confounds
+        self.detrend = detrend
+        self.low_pass = low_pass
+        self.high_pass = high_pass
+        self.t_r = t_r
+        self.dtype = dtype
+        self.resampling_target = resampling_target
+        self.keep_masked_maps = keep_masked_maps
+        self.memory = memory
+        self.memory_level = memory_level
+        self.verbose = verbose
+        self.clean_args = clean_args
+
+    def fit(self, imgs=None, y=None) -> NiftiMapsMasker:
+        """Load the maps (and mask), resampling them to the target grid.
+
+        Parameters
+        ----------
+        imgs : Niimg-like object or None, default=None
+            Images the masker will transform (their grid is used when the resampling target is
+            "data").
+        y : None
+            Ignored; for scikit-learn compatibility.
+
+        Returns
+        -------
+        self
+        """
+        del y
+        self._check_cleaning_params()
+        if self.resampling_target not in RESAMPLING_TARGETS:
+            raise ValueError(
+                f"'resampling_target' must be one of {list(RESAMPLING_TARGETS)}. "
+                f"'{self.resampling_target}' was provided."
+            )
+        if self.maps_img is None:
+            raise TypeError(f"{type(self).__name__} needs 'maps_img'; got None.")
+        if self.mask_img is None and self.resampling_target == "mask":
+            raise ValueError(
+                "resampling_target has been set to 'mask' but no mask has been provided.\n"
+                "Set resampling_target to something else or provide a mask."
+            )
+        self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
+        maps_img = image.check_niimg(self.maps_img, atleast_4d=True)
+        maps_img = in_memory(maps_img, np.nan_to_num(np.asarray(maps_img.dataobj)))
+        mask = None if self.mask_img is None else load_mask(self.mask_img)
+        data_img = None if imgs is None else open_imgs(imgs)
+        if self.resampling_target is None:
+            grids = {"maps": maps_img, "mask": mask, "data": data_img}
+            check_same_grid({k: v for k, v in grids.items() if v is not None})
+        ref = {"data": data_img, "mask": mask, "maps": maps_img, None: None}[self.resampling_target]
+        if ref is not None:
+            if self.resampling_target != "maps" and not same_grid(
+                ref.shape, ref.affine, maps_img.shape, maps_img.affine
+            ):
+                maps_img = _resample_maps(maps_img, ref.shape, ref.affine)
+            if mask is not None and not same_grid(ref.shape, ref.affine, mask.shape, mask.affine):
+                mask = resample_nearest(mask, ref.shape, ref.affine)
+        if np.all(np.asarray(maps_img.dataobj) == 0):
+            raise ValueError("maps_img contains no map.")
+        if mask is not None and not same_grid(
+            maps_img.shape, maps_img.affine, mask.shape, mask.affine
+        ):
+            mask = resample_nearest(mask, maps_img.shape, maps_img.affine)
+        self.maps_img_ = maps_img
+        self.mask_img_ = mask
+        spec = self._spec(maps_img, mask)
+        self.n_elements_ = int(maps_img.shape[3])
+        self.region_ids_ = spec.region_ids
+        self.region_voxel_counts_ = spec.voxel_counts
+        self.region_coverage_ = spec.coverage
+        return self
+
+    def _spec(self, maps_img, mask) -> MapsSpec:
+        return MapsSpec(
+            np.asarray(maps_img.dataobj), mask_data(mask), keep_masked_maps=self.keep_masked_maps
+        )
+
+    def _check_overlap(self, maps: np.ndarray) -> None:
+        if maps.dtype.kind == "f":
+            positive = maps >= np.finfo(maps.dtype).eps
+        else:
+            positive = maps > 0
+        if np.any(np.sum(positive, axis=3) > 1):
+            raise ValueError(
+                "Overlap detected in the maps. The overlap may be due to the atlas itself or "
+                "possibly introduced by resampling. Set allow_overlap=True to allow it."
+            )
+
+    def _plan(self, img):
+        maps_img, mask = self.maps_img_, self.mask_img_
+        target_affine = target_shape = None
+        if self.resampling_target is None:
+            grids = {"maps": maps_img, "data": img}
+            if mask is not None:
+                grids["mask"] = mask
+            check_same_grid(grids)
+        elif self.resampling_target == "data":
+            if not same_grid(img.shape, img.affine, maps_img.shape, maps_img.affine):
+                warnings.warn(
+                    "Resampling maps at transform time...\nTo avoid this warning, make sure to "
+                    "pass the images you want to transform to fit() first, or directly use "
+                    "fit_transform().",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                maps_img = _resample_maps(maps_img, img.shape, img.affine)
+            if mask is not None and not same_grid(img.shape, img.affine, mask.shape, mask.affine):
+                mask = resample_nearest(mask, img.shape, img.affine)
+        elif not same_grid(img.shape, img.affine, maps_img.shape, maps_img.affine):
+            warnings.warn(
+                "Resampling images at transform time (chunk by chunk) to the maps grid.",
+                UserWarning,
+                stacklevel=3,
+            )
+            target_affine, target_shape = maps_img.affine, maps_img.shape[:3]
+        if not self.allow_overlap:
+            self._check_overlap(np.asarray(maps_img.dataobj))
+        return self._spec(maps_img, mask), target_affine, target_shape
+
+    def inverse_transform(self, region_signals):
+        """Voxel signals ``region_signals @ maps.T`` (3D for 1D input, 4D for 2D input).
+
+        Parameters
+        ----------
+        region_signals : numpy.ndarray
+            Shape (n_maps,) or (n_samples, n_maps).
+
+        Returns
+        -------
+        nibabel.Nifti1Image
+            Zero outside the mask and outside every map.
+        """
+        signals = self._check_inverse_input(region_signals)
+        maps = np.asarray(self.maps_img_.dataobj)
+        shape = maps.shape[:3]
+        flat = maps.reshape(-1, maps.shape[3])
+        support = np.flatnonzero(np.any(flat != 0, axis=1))
+        if self.mask_img_ is not None:
+            support = support[mask_data(self.mask_img_).ravel()[support]]
+        weights = flat[support]
+        if signals.ndim == 1:
+            out = np.zeros(flat.shape[0], dtype=np.result_type(signals, weights))
+            out[support] = weights @ signals
+            return nib.Nifti1Image(out.reshape(shape), self.maps_img_.affine)
+        out = np.zeros((flat.shape[0], signals.shape[0]), dtype=np.result_type(signals, weights))
+        out[support] = weights @ signals.T
+        return nib.Nifti1Image(out.reshape(*shape, signals.shape[0]), self.maps_img_.affine)

@@ -1,0 +1,254 @@
+"""NiftiMasker: voxel time series inside a mask, cleaned (nilearn 0.14 parameters and numbers)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import warnings
+from typing import Any
+
+import numpy as np
+
+from bidsmask import image, masking
+from bidsmask.maskers._base import (
+    BaseMasker,
+    in_memory,
+    load_mask,
+    mask_data,
+    same_grid,
+)
+from bidsmask.regions import VoxelSpec
+
+logger = logging.getLogger(__name__)
+
+MASK_STRATEGIES = ("background", "epi", "whole-brain-template", "gm-template", "wm-template")
+
+
+def _mask_function(strategy: str):
+    """Return the function computing a mask for ``mask_strategy`` and its fixed arguments."""
+    if strategy == "background":
+        return masking.compute_background_mask, {}
+    if strategy == "epi":
+        return masking.compute_epi_mask, {}
+    mask_type = {"whole-brain-template": "whole-brain", "gm-template": "gm", "wm-template": "wm"}
+    return masking.compute_brain_mask, {"mask_type": mask_type[strategy]}
+
+
+class NiftiMasker(BaseMasker):
+    """Extract voxel time series inside a mask and clean them.
+
+    Same parameters, defaults, fitted attributes and results as ``nilearn.maskers.NiftiMasker``
+    0.14 (without the HTML report parameters ``reports`` and ``cmap``). ``transform`` streams the
+    run: it holds the (n_volumes × n_voxels) float32 output and one chunk of volumes, never a copy
+    of the 4D image. When the images are not on the mask's grid (or ``target_affine`` /
+    ``target_shape`` are given) each chunk of volumes is resampled on its own.
+
+    Parameters
+    ----------
+    mask_img : Niimg-like object or None, default=None
+        Mask of the voxels to extract; computed from the images given to ``fit`` if None.
+    runs : numpy.ndarray or None, default=None
+        Run index of each volume; cleaning is done run by run.
+    smoothing_fwhm : float or None, default=None
+        Full width at half maximum (mm) of the Gaussian smoothing applied to each volume.
+    standardize : {"zscore_sample", "zscore", "psc", True, False, None}, default=False
+        Standardization of the cleaned signals (see :func:`bidsmask.signal.clean`).
+    standardize_confounds : bool, default=True
+        Z-score the confounds before regressing them out.
+    detrend : bool, default=False
+        Remove linear trends.
+    high_variance_confounds : bool, default=False
+        Also regress out the 5 high-variance confounds of the raw images (this one option holds
+        every voxel of the run in memory, as nilearn does).
+    low_pass, high_pass : float or None, default=None
+        Butterworth filter cut-offs in Hz (need ``t_r``).
+    t_r : float or None, default=None
+        Repetition time in seconds.
+    target_affine, target_shape : array or None, default=None
+        Grid to resample the mask and the images to.
+    mask_strategy : str, default="background"
+        How to compute the mask: "background", "epi", "whole-brain-template", "gm-template" or
+        "wm-template".
+    mask_args : dict or None, default=None
+        Extra arguments of the mask computing function.
+    dtype : numpy dtype, "auto" or None, default=None
+        Output data type ("auto": float32, or int32 for integer images).
+    memory, memory_level : default=None, 1
+        Accepted for compatibility with nilearn; nothing is cached, since a single streamed pass
+        is cheaper than a cache look-up.
+    verbose : int, default=0
+        Verbosity (messages go to the ``bidsmask`` logger).
+    clean_args : dict or None, default=None
+        Extra arguments of :func:`bidsmask.signal.clean`.
+
+    Attributes
+    ----------
+    mask_img_ : nibabel.Nifti1Image
+        The mask of the extracted voxels.
+    affine_ : numpy.ndarray
+        Affine of the extracted data (``target_affine`` or the mask's).
+    n_elements_ : int
+        Number of voxels in the mask.
+    clean_args_ : dict
+        Arguments passed to :func:`bidsmask.signal.clean`.
+    """
+
+    _fitted_attribute = "mask_img_"
+
+    def __init__(
+        self,
+        mask_img=None,
+        runs=None,
+        smoothing_fwhm=None,
+        standardize=False,
+        standardize_confounds=True,
+        detrend=False,
+        high_variance_confounds=False,
+        low_pass=None,
+        high_pass=None,
+        t_r=None,
+        target_affine=None,
+        target_shape=None,
+        mask_strategy="background",
+        mask_args=None,
+        dtype=None,
+        memory=None,
+        memory_level=1,
+        verbose=0,
+        clean_args=None,
+    ):
+        self.mask_img = mask_img
+        self.runs = runs
+        self.smoothing_fwhm = smoothing_fwhm
+        self.standardize = standardize
+        self.standardize_confounds = standardize_confounds
+        self.detrend = detrend
+        self.high_variance_confounds = high_variance_confounds
+        self.low_pass = low_pass
+        self.high_pass = high_pass
+        self.t_r = t_r
+        self.target_affine = target_affine
+        self.target_shape = target_shape
+        self.mask_strategy = mask_strategy
+        self.mask_args = mask_args
+        self.dtype = dtype
+        self.memory = memory
+        self.memory_level = memory_level
+        self.verbose = verbose
+        self.clean_args = clean_args
+
+    def _compute_mask(self, imgs):
+        compute, fixed = _mask_function(self.mask_strategy)
+        accepted = inspect.signature(compute).parameters
+        args: dict[str, Any] = {}
+        skipped = []
+        for name, value in (self.mask_args or {}).items():
+            if name in accepted:
+                args[name] = value
+            else:
+                skipped.append(name)
+        if skipped:
+            warnings.warn(
+                "The following arguments are not supported by the masking strategy "
+                f"'{self.mask_strategy}': {skipped}",
+                UserWarning,
+                stacklevel=3,
+            )
+        logger.info("Computing the mask with strategy %r", self.mask_strategy)
+        return compute(imgs, **fixed, **args)
+
+    def fit(self, imgs=None, y=None) -> NiftiMasker:
+        """Compute (or load) the mask.
+
+        Parameters
+        ----------
+        imgs : Niimg-like object, list of them, or None, default=None
+            Images the mask is computed from when ``mask_img`` is None.
+        y : None
+            Ignored; for scikit-learn compatibility.
+
+        Returns
+        -------
+        self
+        """
+        del y
+        self._check_cleaning_params()
+        if self.mask_strategy not in MASK_STRATEGIES:
+            raise ValueError(
+                f"Unknown value of mask_strategy '{self.mask_strategy}'. Acceptable values are "
+                f"{list(MASK_STRATEGIES)}."
+            )
+        if self.mask_args is not None and not isinstance(self.mask_args, dict):
+            raise TypeError(f"'mask_args' must be a dict or None; got {self.mask_args!r}.")
+        self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
+        if self.mask_img is not None:
+            mask = load_mask(self.mask_img)
+            if imgs is not None:
+                warnings.warn(
+                    f"[{type(self).__name__}.fit] Generation of a mask has been requested "
+                    "(imgs != None) while a mask was given at masker creation. Given mask will "
+                    "be used.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        elif imgs is None:
+            raise ValueError(
+                f"Parameter 'imgs' must be provided to {type(self).__name__}.fit() if no mask "
+                "is passed to mask_img."
+            )
+        else:
+            mask = self._compute_mask(imgs)
+        if self.target_affine is not None or self.target_shape is not None:
+            mask = image.resample_img(
+                mask,
+                target_affine=self.target_affine,
+                target_shape=self.target_shape,
+                interpolation="nearest",
+            )
+        data = np.asarray(mask.dataobj).astype(bool)
+        if not data.any():
+            raise ValueError("The mask is empty after resampling: it selects no voxel.")
+        self.mask_img_ = in_memory(mask, data.astype(np.uint8))
+        self.affine_ = (
+            np.asarray(self.target_affine)
+            if self.target_affine is not None
+            else self.mask_img_.affine
+        )
+        self.n_elements_ = int(data.sum())
+        return self
+
+    def _plan(self, img):
+        mask = self.mask_img_
+        data = mask_data(mask)
+        if same_grid(img.shape, img.affine, mask.shape, mask.affine):
+            return VoxelSpec(data), None, None
+        warnings.warn(
+            "imgs are being resampled to the mask_img resolution. Each chunk of volumes is "
+            "resampled in turn; resample the mask beforehand to avoid it.",
+            UserWarning,
+            stacklevel=3,
+        )
+        # like nilearn, resample onto the mask's bounding box (one voxel of padding): the voxels
+        # are the same, and smoothing then sees the same borders
+        coords = np.nonzero(data)
+        start = np.maximum(np.min(coords, axis=1) - 1, 0)
+        stop = np.minimum(np.max(coords, axis=1) + 2, data.shape)
+        box = tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))
+        affine = np.array(mask.affine, dtype=np.float64)
+        affine[:3, 3] = affine[:3, :3] @ start + affine[:3, 3]
+        return VoxelSpec(data[box]), affine, tuple(int(n) for n in stop - start)
+
+    def inverse_transform(self, X):
+        """Put voxel signals back into brain space (3D for 1D input, 4D for 2D input).
+
+        Parameters
+        ----------
+        X : numpy.ndarray
+            Shape (n_voxels,) or (n_samples, n_voxels).
+
+        Returns
+        -------
+        nibabel.Nifti1Image
+        """
+        X = self._check_inverse_input(X)
+        return masking.unmask(X, self.mask_img_)
