@@ -4,46 +4,8 @@ Every strategy resolves to one :class:`StrategySpec`: the keyword arguments of
 :func:`bidsmask.confounds.load_confounds` (``strategy`` components and their
 options) plus optional extra columns, column patterns and dummy scans.
 
-JSON strategy file format (a single object; every key optional)::
-
-    {
-      "name": "36P_scrub",                 # default: the file name without .json
-      "description": "free text for reports",
-      "strategy": ["motion", "wm_csf", "global_signal", "high_pass", "scrub"],
-      "motion": "full",                    # basic | derivatives | power2 | full
-      "wm_csf": "full",                    # idem
-      "global_signal": "full",             # idem
-      "compcor": "anat_separated",         # anat_combined | anat_separated | temporal
-                                           # | temporal_anat_combined | temporal_anat_separated
-      "n_compcor": 5,                      # int or "all" (fMRIPrep's 50 % of variance)
-      "ica_aroma": "basic",                # full | basic
-      "tedana": "aggressive",              # aggressive | non-aggressive
-      "scrub": 5,                          # minimum kept segment length (volumes)
-      "fd_threshold": 0.5,                 # mm; null disables the FD criterion
-      "std_dvars_threshold": 1.5,          # null disables the DVARS criterion
-      "columns": ["rmsd"],                 # extra columns, each must exist
-      "column_patterns": ["^a_comp_cor_0[0-2]$"],  # regexes (re.search), may match none
-      "n_dummy_scans": 0,                  # first volumes censored via the sample mask
-      "demean": true
-    }
-
-``strategy`` lists nilearn's components (motion, high_pass, wm_csf,
-global_signal, compcor, ica_aroma, tedana, scrub, non_steady_state); each
-option only matters when its component is listed, and defaults to
-``load_confounds``'s default. Non-steady-state volumes are always censored.
-Thresholds and ``scrub`` only apply when ``"scrub"`` is listed.
-
-Named sets (after XCP-D's ``xcp_d/data/nuisance/*.yml``):
-
-- ``24P``: 6 motion parameters, their derivatives, and squares of both.
-- ``27P``: 24P + mean white matter, CSF and global signals.
-- ``36P``: 24P + white matter, CSF and global signals with derivatives and squares.
-- ``acompcor``: 6 motion parameters + derivatives, the first 5 aCompCor
-  components of the WM and of the CSF masks, and the cosine regressors.
-- ``acompcor_gsr``: acompcor + mean white matter, CSF and global signals.
-- ``gsr_only``: the global signal.
-
-Any strategy name takes a ``+gsr`` suffix, adding the global signal.
+The JSON strategy file format and the named sets are documented in
+:mod:`bidsmask.confounds`.
 """
 
 from __future__ import annotations

@@ -7,10 +7,52 @@
   and its JSON sidecar next to an fMRIPrep BOLD file.
 - :func:`load_strategy` is the single entry point of the app: a nilearn preset,
   an XCP-D-style named set (24P, 27P, 36P, acompcor, acompcor_gsr, gsr_only),
-  any of them with ``+gsr``, or a JSON strategy file (format documented in
-  :mod:`bidsmask._confound_sets`), with censoring overrides; it also returns a
-  JSON-serialisable record of the parameters used.
+  any of them with ``+gsr``, or a JSON strategy file (format below), with
+  censoring overrides; it also returns a JSON-serialisable record of the
+  parameters used.
 - :func:`list_strategies` lists the accepted names.
+
+JSON strategy file format (a single object; every key optional; the ``#``
+comments are for this documentation only)::
+
+    {
+      "name": "36P_scrub",                 # default: the file name without .json
+      "description": "free text for reports",
+      "strategy": ["motion", "wm_csf", "global_signal", "high_pass", "scrub"],
+      "motion": "full",                    # basic | derivatives | power2 | full
+      "wm_csf": "full",                    # idem
+      "global_signal": "full",             # idem
+      "compcor": "anat_separated",         # anat_combined | anat_separated | temporal
+                                           # | temporal_anat_combined | temporal_anat_separated
+      "n_compcor": 5,                      # int or "all" (fMRIPrep's 50 % of variance)
+      "ica_aroma": "basic",                # full | basic
+      "tedana": "aggressive",              # aggressive | non-aggressive
+      "scrub": 5,                          # minimum kept segment length (volumes)
+      "fd_threshold": 0.5,                 # mm; null disables the FD criterion
+      "std_dvars_threshold": 1.5,          # null disables the DVARS criterion
+      "columns": ["rmsd"],                 # extra columns, each must exist
+      "column_patterns": ["^a_comp_cor_0[0-2]$"],  # regexes (re.search), may match none
+      "n_dummy_scans": 0,                  # first volumes censored via the sample mask
+      "demean": true
+    }
+
+``strategy`` lists nilearn's components (motion, high_pass, wm_csf,
+global_signal, compcor, ica_aroma, tedana, scrub, non_steady_state); each
+option only matters when its component is listed, and defaults to
+``load_confounds``'s default. Non-steady-state volumes are always censored.
+Thresholds and ``scrub`` only apply when ``"scrub"`` is listed.
+
+Named sets (after XCP-D's ``xcp_d/data/nuisance/*.yml``):
+
+- ``24P``: 6 motion parameters, their derivatives, and squares of both.
+- ``27P``: 24P + mean white matter, CSF and global signals.
+- ``36P``: 24P + white matter, CSF and global signals with derivatives and squares.
+- ``acompcor``: 6 motion parameters + derivatives, the first 5 aCompCor
+  components of the WM and of the CSF masks, and the cosine regressors.
+- ``acompcor_gsr``: acompcor + mean white matter, CSF and global signals.
+- ``gsr_only``: the global signal.
+
+Any strategy name takes a ``+gsr`` suffix, adding the global signal.
 """
 
 from __future__ import annotations
@@ -228,7 +270,7 @@ def load_strategy(
         A nilearn preset (``simple``, ``scrubbing``, ``compcor``,
         ``ica_aroma``), a named set (``24P``, ``27P``, ``36P``, ``acompcor``,
         ``acompcor_gsr``, ``gsr_only``), any of them with ``+gsr``, or a path
-        to a JSON strategy file (see :mod:`bidsmask._confound_sets`).
+        to a JSON strategy file (format in the module docstring).
     **overrides
         ``fd_threshold``, ``std_dvars_threshold`` (float, or None to disable that
         criterion), ``scrub`` (minimum segment length): given to a strategy
@@ -301,6 +343,8 @@ def _apply_overrides(spec: StrategySpec, overrides: dict) -> None:
         value = overrides[key]
         if key == "scrub":
             spec.options[key] = DEFAULTS["scrub"] if value is None else value
+            if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+                spec.options[key] = int(value)
         else:
             if value is not None and not isinstance(value, (int, float, np.number)):
                 raise TypeError(f"{key} must be a number or None; got {value!r}.")
@@ -377,6 +421,7 @@ def _load_one(img_file, spec: StrategySpec) -> tuple[pd.DataFrame | None, np.nda
             f"n_dummy_scans={spec.n_dummy_scans} censors all {n_rows} volumes of {where}."
         )
     dummy = np.arange(spec.n_dummy_scans) if spec.n_dummy_scans else None
+    logger.debug("Strategy %s: %d columns selected from %s", spec.name, selected.shape[1], where)
     sample_mask, confounds = comps.prepare_output(selected, spec.demean, dummy)
     return confounds, sample_mask, tsv
 

@@ -193,6 +193,7 @@ def clean(
             standardize_confounds=standardize_confounds,
             bw_options=bw_options,
         )
+        logger.debug("clean: %d x %d operator for %d signals", *operator.shape, signals.shape[1])
         pieces.append((_as_index(rows, n_times), operator, mean_row))
 
     n_out = sum(op.shape[0] for _, op, _ in pieces)
