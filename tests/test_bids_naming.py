@@ -132,3 +132,59 @@ def test_errors():
         sanitize_label("+_-")
     with pytest.raises(ValueError, match="needs a 'sub'"):
         build_path({"task": "rest"}, "bold", ".nii.gz")
+
+
+def test_pybids_indexes_outputs(tmp_path):
+    import json
+
+    from bids.layout import BIDSLayout, BIDSLayoutIndexer
+
+    (tmp_path / "dataset_description.json").write_text(
+        json.dumps(
+            {
+                "Name": "x",
+                "BIDSVersion": "1.10.0",
+                "DatasetType": "derivative",
+                "GeneratedBy": [{"Name": "bidsmask"}],
+            }
+        )
+    )
+    src = source_entities(SRC)
+    made = {
+        "ts": build_path({**src, **ATLAS, "stat": "mean", "desc": "36P+gsr"}, "timeseries", ".tsv"),
+        "rel": build_path(
+            {**src, **ATLAS, "meas": "PearsonCorrelation", "desc": "36P+gsr"}, "relmat", ".tsv"
+        ),
+        "rel2": build_path(
+            {**src, **ATLAS, "meas": "Covariance", "desc": "36P+gsr"}, "relmat", ".tsv"
+        ),
+        "mask": build_path({**src, "desc": "brain"}, "mask", ".nii.gz"),
+    }
+    for rel in made.values():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    marker = tmp_path / "logs" / "runs" / f"{run_stem(SRC)}.json"
+    marker.parent.mkdir(parents=True)
+    marker.write_text("{}")
+    layout = BIDSLayout(
+        tmp_path,
+        validate=False,
+        config=CONFIG,
+        indexer=BIDSLayoutIndexer(validate=False, ignore=["logs"]),
+    )
+    found = layout.get(
+        subject="01",
+        session="1",
+        task="rest",
+        run=1,
+        atlas="Schaefer2018",
+        segmentation="400Parcels7Networks",
+        meas="PearsonCorrelation",
+        desc="36Pgsr",
+        suffix="relmat",
+        return_type="file",
+    )
+    assert [tmp_path / made["rel"]] == [type(tmp_path)(f) for f in found]
+    ts = layout.get(stat="mean", suffix="timeseries", extension=".tsv", return_type="file")
+    assert [type(tmp_path)(f) for f in ts] == [tmp_path / made["ts"]]
+    assert len(layout.get(subject="01", return_type="file")) == 4

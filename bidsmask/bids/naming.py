@@ -244,9 +244,12 @@ def atlas_filename(
 def pybids_config() -> dict:
     """Return a pybids configuration adding the draft ``stat`` and ``meas`` entities.
 
-    Use it with the ``bids`` and ``derivatives`` configurations to index bidsmask outputs:
-    ``BIDSLayout(out, config=["bids", "derivatives", pybids_config()], validate=False)`` or
-    ``parse_file_entities(name, config=["bids", "derivatives", pybids_config()])``.
+    Use it with the ``bids`` and ``derivatives`` configurations to index bidsmask outputs
+    (ignoring ``logs/``, which holds logs and run completion markers)::
+
+        BIDSLayout(out, validate=False, config=["bids", "derivatives", pybids_config()],
+                   indexer=BIDSLayoutIndexer(validate=False, ignore=["logs"]))
+        parse_file_entities(name, config=["bids", "derivatives", pybids_config()])
     """
     return {
         "name": "bidsmask",
