@@ -400,3 +400,10 @@ def test_list_strategies():
         assert name in names
     assert "36P+gsr" not in names and "gsr_only+gsr" not in names
     assert len(names) == len(set(names))
+
+
+def test_error_ambiguous_confounds_files(v21):
+    tsv = next(v21.parent.glob("*_timeseries.tsv"))
+    shutil.copy(tsv, tsv.parent / "sub-01_task-rest_desc-confounds_timeseries.tsv")
+    with pytest.raises(ValueError, match="Expected 1 confounds file.*found 2"):
+        bc.load_strategy(v21, "24P")
