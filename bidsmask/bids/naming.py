@@ -28,47 +28,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 #: Output entity order (short tags).
-ENTITY_ORDER = (
-    "sub",
-    "ses",
-    "task",
-    "acq",
-    "ce",
-    "rec",
-    "dir",
-    "run",
-    "echo",
-    "part",
-    "space",
-    "cohort",
-    "atlas",
-    "seg",
-    "scale",
-    "res",
-    "den",
-    "label",
-    "stat",
-    "meas",
-    "desc",
+ENTITY_ORDER = tuple(
+    "sub ses task acq ce rec dir run echo part space cohort atlas seg scale res den label stat "
+    "meas desc".split()
 )
 
 #: Entities of an fMRIPrep BOLD kept in every output name of that run.
-SOURCE_ENTITIES = (
-    "sub",
-    "ses",
-    "task",
-    "acq",
-    "ce",
-    "rec",
-    "dir",
-    "run",
-    "echo",
-    "part",
-    "space",
-    "cohort",
-    "res",
-    "den",
-)
+SOURCE_ENTITIES = tuple("sub ses task acq ce rec dir run echo part space cohort res den".split())
 
 #: pybids long names -> BIDS short tags.
 LONG_TO_SHORT = {
