@@ -56,7 +56,11 @@ RUN python -m pip install --no-index --find-links /tmp/wheels "bidsmask==${VERSI
     && rm -rf /tmp/wheels
 
 # The TemplateFlow files bidsmask can use, fetched at build time: compute nodes need no network.
-RUN bidsmask-fetch-templates \
+# Masks, grey-matter maps and the default atlas come with every run of the command; other atlases
+# are read from a bind-mounted TEMPLATEFLOW_HOME (see the README).
+RUN bidsmask-fetch-templates --atlas Schaefer2018:100Parcels7Networks \
+        Schaefer2018:200Parcels7Networks Schaefer2018:400Parcels17Networks \
+        DiFuMo:64dimensions DiFuMo:128dimensions HOSPA:th25 HOCPA:th25 \
     && chmod -R a+rX "${TEMPLATEFLOW_HOME}"
 
 # The version, readable without starting the app: `docker run --entrypoint cat IMAGE /version`.
