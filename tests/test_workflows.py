@@ -85,6 +85,8 @@ def test_docker_workflow_builds_runs_read_only_and_pushes_only_tags():
     demo = next(s["run"] for s in steps if "bidsmask-demo" in s.get("run", ""))
     assert "--read-only" in demo and "--tmpfs /tmp" in demo and "--network none" in demo
     assert '--user "$(id -u):$(id -g)"' in demo
+    apptainer = next(s["run"] for s in steps if "apptainer run" in s.get("run", ""))
+    assert "--cleanenv" in apptainer and "docker-daemon://" in apptainer
     tag_only = "startsWith(github.ref, 'refs/tags/v')"
     for step in steps:
         if "docker push" in step.get("run", "") or "login-action" in step.get("uses", ""):
