@@ -286,3 +286,17 @@ def test_write_atlas(tf_home, tmp_path):
     frame = pd.read_csv(tsv, sep="\t")
     assert list(frame.columns) == ["index", "name", "x", "y", "z"] and len(frame) == 264
     assert isinstance(power, Atlas) and tsv.name == "atlas-Power2011_dseg.tsv"
+
+
+def test_fixture_templateflow_from_environment(request):
+    """The shared TemplateFlow fixture, found through TEMPLATEFLOW_HOME (tests/conftest.py)."""
+    try:
+        request.getfixturevalue("templateflow_home")
+    except pytest.FixtureLookupError:
+        pytest.skip("conftest fixture templateflow_home not available")
+    schaefer = load_atlas("Schaefer2018:100Parcels7Networks", TPL, "2")
+    assert schaefer.kind == "labels" and len(schaefer.region_ids) == 100
+    assert schaefer.region_names[0].startswith("7Networks_LH_")
+    difumo = load_atlas("DiFuMo:64dimensions", TPL)
+    assert difumo.kind == "maps" and len(difumo.region_names) == 64 and difumo.res == "2"
+    assert nib.load(difumo.image).shape[3] == 64
