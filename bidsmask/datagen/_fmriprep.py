@@ -1,0 +1,294 @@
+"""Writer of the synthetic fMRIPrep derivatives dataset."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from bidsmask import __version__
+from bidsmask.datagen._anatomy import (
+    DECIMATION,
+    Anatomy,
+    build_anatomy,
+    mni_grid,
+    prepare_template,
+    subject_grid,
+    translation,
+)
+from bidsmask.datagen._bold import check_run_parameters, render_bold, simulate_timecourses
+from bidsmask.datagen._confounds import compute_confounds
+from bidsmask.datagen._parcels import aparcaseg
+
+logger = logging.getLogger(__name__)
+
+FMRIPREP_VERSION = "23.2.1"
+MNI_SPACE = "space-MNI152NLin2009cAsym_res-2"
+# (subject, session) pairs and (task, run) pairs of the dataset.
+SESSIONS = (("01", None), ("02", "1"), ("02", "2"))
+TASK_RUNS = (("rest", None), ("nback", 1), ("nback", 2))
+# Where each participant's head sits in its own T1w space (mm from MNI).
+SUBJECT_SHIFTS = {"01": (3.0, -12.0, 18.0), "02": (-4.0, 7.0, 11.0)}
+# Participants whose runs are also written in T1w space (with aseg/aparcaseg).
+NATIVE_SUBJECTS = ("01",)
+ANAT_VOXEL_MM = 4.0
+MASK_EDGE_DROP = 0.03
+
+
+def _save_nifti(path: Path, data: np.ndarray, affine: np.ndarray, *, code: int, t_r=None):
+    img = nib.Nifti1Image(data, affine)
+    img.set_sform(affine, code=code)
+    img.set_qform(affine, code=code)
+    img.header.set_xyzt_units("mm", "sec")
+    if t_r is not None:
+        img.header.set_zooms(img.header.get_zooms()[:3] + (float(t_r),))
+    nib.save(img, path)
+
+
+def _save_json(path: Path, content: dict) -> None:
+    path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+
+
+def _t1w_contrast(anat: Anatomy, rng: np.random.Generator) -> np.ndarray:
+    image = 250.0 * anat.csf + 520.0 * anat.gm + 800.0 * anat.wm
+    image = np.where(anat.brain, image, np.where(anat.head, 350.0, 0.0))
+    noise = rng.standard_normal(anat.shape) * 0.015 * image
+    return (image + noise).astype(np.float32)
+
+
+def compcor_masks(anat: Anatomy) -> tuple[np.ndarray, np.ndarray]:
+    """Return the CSF and WM masks used for the mean signals and aCompCor.
+
+    CSF: CSF probability above 0.5 (ventricles). WM: WM probability above 0.7 at least
+    two voxels below the brain surface (fMRIPrep erodes its WM mask the same way).
+    """
+    csf = anat.brain & (anat.csf > 0.5)
+    wm = anat.brain & (anat.wm > 0.7) & (anat.depth > 1.5 * anat.voxel_size)
+    return csf, wm
+
+
+def _run_mask(brain: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Return the run's brain mask: the anatomy's minus a few random surface voxels."""
+    edge = brain & ~ndimage.binary_erosion(brain)
+    return brain & ~(edge & (rng.random(brain.shape) < MASK_EDGE_DROP))
+
+
+def _write_anat(root: Path, subject: str, anat: Anatomy, space: str, rng, code: int) -> None:
+    folder = root / f"sub-{subject}" / "anat"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"sub-{subject}_{space}_" if space else f"sub-{subject}_"
+    _save_nifti(
+        folder / f"{stem}desc-preproc_T1w.nii.gz", _t1w_contrast(anat, rng), anat.affine, code=code
+    )
+    _save_json(folder / f"{stem}desc-preproc_T1w.json", {"SkullStripped": False})
+    _save_nifti(
+        folder / f"{stem}desc-brain_mask.nii.gz",
+        anat.brain.astype(np.uint8),
+        anat.affine,
+        code=code,
+    )
+    _save_json(folder / f"{stem}desc-brain_mask.json", {"Type": "Brain"})
+    for label, prob in (("GM", anat.gm), ("WM", anat.wm), ("CSF", anat.csf)):
+        _save_nifti(folder / f"{stem}label-{label}_probseg.nii.gz", prob, anat.affine, code=code)
+    if not space:
+        _save_nifti(folder / f"{stem}desc-aseg_dseg.nii.gz", anat.aseg, anat.affine, code=code)
+        _save_nifti(
+            folder / f"{stem}desc-aparcaseg_dseg.nii.gz", aparcaseg(anat), anat.affine, code=code
+        )
+
+
+def _write_run(folder: Path, stem: str, space: str, anat: Anatomy, bold, mask, run, task, code):
+    _save_nifti(
+        folder / f"{stem}_{space}_desc-preproc_bold.nii.gz",
+        bold,
+        anat.affine,
+        code=code,
+        t_r=run.t_r,
+    )
+    _save_json(
+        folder / f"{stem}_{space}_desc-preproc_bold.json",
+        {
+            "RepetitionTime": run.t_r,
+            "SkullStripped": False,
+            "SliceTimingCorrected": True,
+            "StartTime": run.t_r / 2,
+            "TaskName": task,
+        },
+    )
+    _save_nifti(
+        folder / f"{stem}_{space}_desc-brain_mask.nii.gz",
+        mask.astype(np.uint8),
+        anat.affine,
+        code=code,
+    )
+    _save_json(folder / f"{stem}_{space}_desc-brain_mask.json", {"Type": "Brain"})
+    boldref = bold[..., run.n_non_steady :].mean(axis=-1, dtype=np.float64).astype(np.float32)
+    _save_nifti(folder / f"{stem}_{space}_boldref.nii.gz", boldref, anat.affine, code=code)
+
+
+def _dataset_description() -> dict:
+    return {
+        "Name": "fMRIPrep - fMRI PREProcessing workflow",
+        "BIDSVersion": "1.8.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [
+            {
+                "Name": "fMRIPrep",
+                "Version": FMRIPREP_VERSION,
+                "CodeURL": f"https://github.com/nipreps/fmriprep/archive/{FMRIPREP_VERSION}.tar.gz",
+            },
+            {
+                "Name": "bidsmask.datagen",
+                "Version": __version__,
+                "Description": "Synthetic data shaped like fMRIPrep outputs, for tests and demos.",
+            },
+        ],
+        "HowToAcknowledge": "Synthetic dataset: nothing to acknowledge.",
+    }
+
+
+def _check_root(root) -> Path:
+    root = Path(root)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise FileExistsError(f"root must be an empty or new folder, got {root}: pick another.")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def load_template(template_img) -> nib.spatialimages.SpatialImage:
+    """Return ``template_img`` as a nibabel image (a path is loaded)."""
+    if isinstance(template_img, (str, Path)):
+        return nib.load(template_img)
+    if not hasattr(template_img, "dataobj") or not hasattr(template_img, "affine"):
+        raise TypeError(
+            f"template_img must be a path or a nibabel image, got {type(template_img).__name__}."
+        )
+    return template_img
+
+
+def make_fmriprep_dataset(
+    root,
+    template_img,
+    *,
+    n_volumes: int = 80,
+    t_r: float = 2.0,
+    seed: int = 0,
+    decimation: int = DECIMATION,
+    n_non_steady: int = 1,
+) -> Path:
+    """Write a small synthetic fMRIPrep (≥ 21) derivatives dataset.
+
+    Participants ``sub-01`` (no session) and ``sub-02`` (``ses-1``, ``ses-2``), each with
+    ``task-rest`` (one run, no run entity) and ``task-nback`` (``run-1``, ``run-2``).
+    Every run has, in ``space-MNI152NLin2009cAsym_res-2``, the preprocessed BOLD, its
+    brain mask and boldref (with JSON sidecars) and the confounds TSV + JSON; ``sub-01``'s
+    runs are also written in ``space-T1w`` with per-run ``desc-aseg_dseg`` and
+    ``desc-aparcaseg_dseg``. Each participant has an ``anat`` folder (T1w, brain mask,
+    GM/WM/CSF probabilistic segmentations, aseg/aparcaseg, and their MNI versions).
+    See :mod:`bidsmask.datagen` for the grids and the signal model.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path
+        Folder to create (it must be absent or empty).
+    template_img : str, pathlib.Path or nibabel image
+        3D MNI-space brain image (a brain mask or a skull-stripped T1 template) that
+        gives the brain its shape.
+    n_volumes : int, default=80
+        Volumes per run (at least 30; 60 to 120 is the intended range).
+    t_r : float, default=2.0
+        Repetition time in seconds.
+    seed : int, default=0
+        Seed of every random draw: the same seed gives the same data arrays.
+    decimation : int, default=4
+        Decimation of the MNI res-02 grid (4 gives 8 mm voxels, 25×29×25).
+    n_non_steady : int, default=1
+        Leading non-steady-state volumes of each run (0 to 3).
+
+    Returns
+    -------
+    pathlib.Path
+        ``root``.
+    """
+    check_run_parameters(n_volumes, t_r, n_non_steady)
+    template = prepare_template(load_template(template_img))
+    shape, affine = mni_grid(decimation)
+    mni = build_anatomy(template, shape, affine)
+    root = _check_root(root)
+    csf_mask, wm_mask = compcor_masks(mni)
+    _save_json(root / "dataset_description.json", _dataset_description())
+    native = {}
+    for s, subject in enumerate(SUBJECT_SHIFTS):
+        rng = np.random.default_rng([seed, 1000 + s])
+        to_mni = translation(tuple(-v for v in SUBJECT_SHIFTS[subject]))
+        anat = build_anatomy(
+            template, *subject_grid(SUBJECT_SHIFTS[subject], ANAT_VOXEL_MM), to_mni=to_mni
+        )
+        _write_anat(root, subject, anat, "", rng, code=1)
+        _write_anat(root, subject, mni, MNI_SPACE, rng, code=4)
+        if subject in NATIVE_SUBJECTS:
+            grid = subject_grid(SUBJECT_SHIFTS[subject], 2.0 * decimation)
+            native[subject] = build_anatomy(template, *grid, to_mni=to_mni)
+    index = 0
+    for subject, session in SESSIONS:
+        folder = root / f"sub-{subject}" / (f"ses-{session}" if session else "") / "func"
+        folder.mkdir(parents=True, exist_ok=True)
+        for task, run_number in TASK_RUNS:
+            rng = np.random.default_rng([seed, index])
+            index += 1
+            stem = "_".join(
+                part
+                for part in (
+                    f"sub-{subject}",
+                    f"ses-{session}" if session else "",
+                    f"task-{task}",
+                    f"run-{run_number}" if run_number else "",
+                )
+                if part
+            )
+            run = simulate_timecourses(
+                n_volumes, t_r, rng, task=task != "rest", n_non_steady=n_non_steady
+            )
+            bold = render_bold(mni, run, rng)
+            mask = _run_mask(mni.brain, rng)
+            _write_run(folder, stem, MNI_SPACE, mni, bold, mask, run, task, code=4)
+            table, metadata = compute_confounds(bold, mask, csf_mask, wm_mask, run)
+            table.to_csv(
+                folder / f"{stem}_desc-confounds_timeseries.tsv",
+                sep="\t",
+                index=False,
+                na_rep="n/a",
+            )
+            _save_json(folder / f"{stem}_desc-confounds_timeseries.json", metadata)
+            if subject in native:
+                anat = native[subject]
+                bold = render_bold(anat, run, rng)
+                _write_run(
+                    folder,
+                    stem,
+                    "space-T1w",
+                    anat,
+                    bold,
+                    _run_mask(anat.brain, rng),
+                    run,
+                    task,
+                    code=1,
+                )
+                _save_nifti(
+                    folder / f"{stem}_space-T1w_desc-aseg_dseg.nii.gz",
+                    anat.aseg,
+                    anat.affine,
+                    code=1,
+                )
+                _save_nifti(
+                    folder / f"{stem}_space-T1w_desc-aparcaseg_dseg.nii.gz",
+                    aparcaseg(anat),
+                    anat.affine,
+                    code=1,
+                )
+            logger.info("Wrote %s (%d volumes, spikes at %s)", stem, n_volumes, run.spikes)
+    return root
