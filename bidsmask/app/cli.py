@@ -539,12 +539,12 @@ def _prepare_output_dir(output_dir: Path) -> None:
         ) from None
 
 
-def _run_level(config: Config) -> int:
+def _run_level(config: Config, log_file: Path) -> int:
     """Run the requested analysis level; the import waits so that ``--help`` stays fast."""
     if config.analysis_level == "participant":
         from bidsmask.app.participant import run_participant_level
 
-        return run_participant_level(config)
+        return run_participant_level(config, log_file)
     from bidsmask.app.group import run_group_level
 
     return run_group_level(config)
@@ -587,7 +587,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.debug("bidsmask %s, Python %s", __version__, sys.version.split()[0])
         logger.debug("Configuration saved to %s", config.save())
         try:
-            return _run_level(config)
+            return _run_level(config, log_file)
         except AppError as exc:
             logger.error("%s", exc)
             return exc.exit_code

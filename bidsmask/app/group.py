@@ -1,0 +1,264 @@
+"""The group level: summarise the participant-level outputs found in OUTPUT_DIR.
+
+Reads every run's record (``OUTPUT_DIR/logs/runs/<run>.json``, written by the participant level
+after the run's outputs) and writes, at the root of OUTPUT_DIR:
+
+- ``qc.tsv`` (+ ``qc.json`` describing the columns): one row per run and strategy — participant,
+  session, task, run, space, strategy, status (``done``, ``skipped``: too few volumes left after
+  censoring, ``failed``), reason, volumes, volumes kept and censored, mean framewise displacement
+  (all volumes, kept volumes), the lowest region coverage over the atlases, mask voxels and the
+  output files;
+- per space (and resolution), ``space-<s>[_res-<r>]_desc-group_mask.nii.gz`` (+ ``.json``): the
+  voxels present in at least ``--group-mask-threshold`` of the runs' masks
+  (:func:`bidsmask.masking.intersect_masks` semantics, largest connected component kept);
+- per space × atlas × strategy × measure, ``space-…_atlas-…_meas-…_desc-<strategy>_relmat.tsv``
+  (+ ``.json``): the average over runs of the run matrices — correlations (Pearson and partial)
+  averaged in Fisher z space (:func:`bidsmask.connectivity.fisher_z_average`), covariances
+  arithmetically; an entry missing in a run (region below the minimum coverage) is averaged over
+  the runs that have it.
+
+``--participant-label`` restricts the summary to those participants.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bidsmask import connectivity, masking
+from bidsmask.app.config import Config
+from bidsmask.app.exitcodes import DataError, NoMatchError
+from bidsmask.app.report import DONE, FAILED, SKIPPED
+from bidsmask.bids import layout, naming, writer
+
+logger = logging.getLogger(__name__)
+
+_ENTITY = re.compile(r"([a-z]+)-([A-Za-z0-9]+)")
+_RUN_ENTITIES = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo", "part")
+QC_COLUMNS = {
+    "participant_id": "Participant label, with 'sub-'.",
+    "session_id": "Session label, with 'ses-' (n/a without sessions).",
+    "task": "Task label.",
+    "run": "Run index (n/a when the task has a single run).",
+    "space": "Output space of the preprocessed BOLD (with ':res-<r>' when fMRIPrep gave one).",
+    "strategy": "Denoising strategy (n/a for a run that failed before denoising).",
+    "status": "done, skipped (too few volumes left after censoring) or failed.",
+    "reason": "Why the run or strategy was skipped or failed.",
+    "volumes": "Volumes in the preprocessed BOLD.",
+    "volumes_kept": "Volumes left after removing dummy scans, non-steady-state and scrubbed ones.",
+    "volumes_censored": "Volumes removed.",
+    "mean_fd": "Mean framewise displacement over all volumes (mm).",
+    "mean_fd_kept": "Mean framewise displacement over the kept volumes (mm).",
+    "min_region_coverage": "Lowest fraction of a region's voxels inside the mask, over atlases.",
+    "mask_voxels": "Voxels in the run's mask.",
+    "output_files": "Files written for this run and strategy, relative to OUTPUT_DIR ('; ').",
+}
+
+
+def run_group_level(config: Config) -> int:
+    """Write the QC table, group masks and group-average connectivity; return the exit code.
+
+    Parameters
+    ----------
+    config : Config
+        The validated configuration (``output_dir``, ``participant_label``,
+        ``group_mask_threshold`` are used).
+
+    Returns
+    -------
+    int
+        0.
+
+    Raises
+    ------
+    NoMatchError
+        No participant-level output in OUTPUT_DIR for the selected participants (exit code 18).
+    DataError
+        The masks of one space are on different grids.
+    """
+    out = config.output_dir
+    try:
+        records = read_run_records(out, config.participant_label)
+        if not records:
+            who = ", ".join(f"sub-{p}" for p in config.participant_label) or "any participant"
+            raise NoMatchError(
+                f"No participant-level outputs for {who} in {out} (no records in "
+                f"{out / writer.MARKER_DIR}). Run the participant level first."
+            )
+        table = qc_table(records)
+        written = [out / "qc.tsv", out / "qc.json"]
+        writer.write_tsv(out / "qc.tsv", table)
+        writer.write_json(out / "qc.json", {k: {"Description": v} for k, v in QC_COLUMNS.items()})
+        written += group_masks(out, records, config.group_mask_threshold)
+        written += group_connectivity(out, records)
+        counts = table.drop_duplicates(["participant_id", "session_id", "task", "run", "space"])
+        logger.info(
+            "Group level: %d run(s) of %d participant(s) (%s); %d file(s) written under %s.",
+            len(counts),
+            table["participant_id"].nunique(),
+            ", ".join(f"{n} {s}" for s, n in table["status"].value_counts().items()),
+            len(written),
+            out,
+            extra={"summary": True},
+        )
+    finally:
+        if out.is_dir():
+            description = writer.dataset_description(
+                {"fmriprep": config.fmriprep_dir},
+                source_versions={"fmriprep": layout.fmriprep_version(config.fmriprep_dir)},
+            )
+            writer.write_dataset_description(out, description)
+    return 0
+
+
+def read_run_records(output_dir: Path, participants: tuple[str, ...] = ()) -> list[dict]:
+    """Return the participant level's run records (one per run and space), sorted by run.
+
+    Parameters
+    ----------
+    output_dir : Path
+        OUTPUT_DIR.
+    participants : tuple of str
+        Keep only these participants (labels without ``sub-``); empty keeps all.
+
+    Returns
+    -------
+    list of dict
+        Each record with an added ``"Run"`` key (the run's identifier).
+    """
+    records = []
+    for path in sorted((Path(output_dir) / writer.MARKER_DIR).glob("sub-*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            logger.warning("Ignoring unreadable run record %s (%s).", path, exc)
+            continue
+        entities = record.get("Entities") or dict(_ENTITY.findall(path.stem))
+        if participants and entities.get("sub") not in participants:
+            continue
+        records.append({**record, "Entities": entities, "Run": path.stem})
+    return records
+
+
+def qc_table(records: list[dict]) -> pd.DataFrame:
+    """Return the QC table: one row per run and strategy (see :data:`QC_COLUMNS`)."""
+    rows = []
+    for record in records:
+        ents = record["Entities"]
+        space = ents.get("space", "n/a") + (f":res-{ents['res']}" if "res" in ents else "")
+        base = {
+            "participant_id": f"sub-{ents.get('sub')}",
+            "session_id": f"ses-{ents['ses']}" if "ses" in ents else None,
+            "task": ents.get("task"),
+            "run": ents.get("run"),
+            "space": space,
+            "volumes": record.get("VolumesTotal"),
+            "mean_fd": record.get("MeanFramewiseDisplacement"),
+            "mask_voxels": record.get("MaskVoxels"),
+        }
+        strategies = record.get("Strategies") or {}
+        if record.get("Status") == FAILED or not strategies:
+            rows.append({**base, "status": FAILED, "reason": record.get("Reason")})
+            continue
+        mask = [record["Mask"], _sidecar_name(record["Mask"])] if record.get("Mask") else []
+        for strategy, info in strategies.items():
+            coverage = (info.get("MinRegionCoverage") or {}).values()
+            rows.append(
+                {
+                    **base,
+                    "strategy": strategy,
+                    "status": info.get("Status"),
+                    "reason": info.get("Reason"),
+                    "volumes_kept": info.get("VolumesKept"),
+                    "volumes_censored": info.get("VolumesCensored"),
+                    "mean_fd_kept": info.get("MeanFramewiseDisplacementKept"),
+                    "min_region_coverage": min(coverage) if coverage else None,
+                    "output_files": "; ".join([*mask, *info.get("Outputs", [])]) or None,
+                }
+            )
+    return pd.DataFrame(rows, columns=list(QC_COLUMNS))
+
+
+def _sidecar_name(path: str) -> str:
+    return str(Path(path).with_name(Path(path).name.split(".")[0] + ".json"))
+
+
+def group_masks(output_dir: Path, records: list[dict], threshold: float) -> list[Path]:
+    """Write one group mask per space (and resolution); return the files written."""
+    by_space: dict[tuple, list[Path]] = defaultdict(list)
+    for record in records:
+        if record.get("Status") in (DONE, SKIPPED) and record.get("Mask"):
+            ents = record["Entities"]
+            by_space[(ents.get("space"), ents.get("res"))].append(output_dir / record["Mask"])
+    written = []
+    for (space, res), masks in sorted(by_space.items(), key=str):
+        try:
+            group = masking.intersect_masks([str(m) for m in masks], threshold=threshold)
+        except ValueError as exc:
+            raise DataError(f"Cannot combine the masks of space {space} ({exc}).") from None
+        name = naming.build_filename({"space": space, "res": res, "desc": "group"}, "mask", "")
+        writer.write_nifti(output_dir / f"{name}.nii.gz", group)
+        sidecar = {
+            "Type": "Brain",
+            "Description": f"Voxels in at least {threshold:g} of the {len(masks)} runs' masks "
+            "(largest connected component).",
+            "Threshold": threshold,
+            "NumberOfRuns": len(masks),
+            "Sources": [writer.bids_uri(m, output_dir) for m in masks],
+        }
+        writer.write_json(output_dir / f"{name}.json", sidecar)
+        written += [output_dir / f"{name}.nii.gz", output_dir / f"{name}.json"]
+        logger.info("Group mask of %d run(s) in %s: %s.nii.gz", len(masks), space, name)
+    return written
+
+
+def group_connectivity(output_dir: Path, records: list[dict]) -> list[Path]:
+    """Write the group-average matrix of each space × atlas × strategy × measure."""
+    groups: dict[tuple, list[Path]] = defaultdict(list)
+    for record in records:
+        for info in (record.get("Strategies") or {}).values():
+            if info.get("Status") != DONE:
+                continue
+            for rel in info.get("Outputs", []):
+                if rel.endswith("_relmat.tsv"):
+                    ents = dict(_ENTITY.findall(Path(rel).name))
+                    key = tuple(sorted((k, v) for k, v in ents.items() if k not in _RUN_ENTITIES))
+                    groups[key].append(output_dir / rel)
+    written = []
+    for key, files in sorted(groups.items()):
+        ents = dict(key)
+        frames = [pd.read_csv(f, sep="\t", index_col=0, na_values="n/a") for f in files]
+        names = list(frames[0].columns)
+        if any(list(frame.columns) != names for frame in frames):
+            logger.warning("Regions differ between runs of %s; no group average.", files[0].name)
+            continue
+        matrices = [frame.to_numpy(dtype=float) for frame in frames]
+        if ents.get("meas") == "Covariance":
+            with np.errstate(invalid="ignore"):
+                average, method = np.nanmean(np.stack(matrices), axis=0), "arithmetic mean"
+        else:
+            average = connectivity.fisher_z_average(matrices)
+            method = "mean of Fisher z-transformed correlations, transformed back (tanh)"
+        name = naming.build_filename(ents, "relmat", "")
+        frame = pd.DataFrame(average, index=pd.Index(names, name="node"), columns=names)
+        writer.write_tsv(output_dir / f"{name}.tsv", frame, index=True)
+        first = json.loads(files[0].with_suffix(".json").read_text(encoding="utf-8"))
+        sidecar = {
+            **{k: first[k] for k in ("RelationshipMeasure", "Directed", "Weighted") if k in first},
+            "ValidDiagonal": first.get("ValidDiagonal", False),
+            "StorageFormat": "Full",
+            "NodeFiles": first.get("NodeFiles", []),
+            "Description": f"Group average over {len(files)} run(s): {method}; an entry "
+            "missing in a run is averaged over the runs that have it.",
+            "NumberOfRuns": len(files),
+            "Sources": [writer.bids_uri(f, output_dir) for f in files],
+        }
+        writer.write_json(output_dir / f"{name}.json", sidecar)
+        written += [output_dir / f"{name}.tsv", output_dir / f"{name}.json"]
+    return written
