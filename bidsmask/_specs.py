@@ -151,30 +151,35 @@ def reduce_maps(data: np.ndarray, maps: np.ndarray) -> np.ndarray:
     >>> reduce_maps(np.array([[1.0, 2.0, 3.0]]), maps)
     array([[1., 2.]], dtype=float32)
     """
-    return _pseudo_inverse(np.asarray(maps, dtype=np.float64)).apply(np.atleast_2d(data))
+    return _pseudo_inverse(np.asarray(maps)).apply(np.atleast_2d(data))
 
 
 class _pseudo_inverse:  # noqa: N801 - a function-like operator
-    """Precomputed Moore-Penrose inverse of a tall (n_voxels × n_maps) matrix.
+    """Precomputed Moore-Penrose inverse of a tall (n_voxels × n_maps) matrix ``A``.
 
-    Built from the small Gram matrix ``A.T @ A`` (n_maps × n_maps); ``A @ pinv(A.T @ A)`` then
-    overwrites ``A`` block by block, so no voxel-sized factor beyond ``A`` itself is held. Gives
-    the minimum-norm least-squares solution, i.e. the result of ``lstsq(A, b)``, including zero
-    signals for all-zero maps.
+    ``pinv(A) = pinv(A.T @ A) @ A.T`` is built block by block from the small Gram matrix
+    (n_maps × n_maps, accumulated in float64), so no voxel-sized factor other than the result is
+    held. It gives the minimum-norm least-squares solution, i.e. the result of ``lstsq(A, b)``,
+    including zero signals for all-zero maps. The operator is stored (n_maps × n_voxels) and
+    applied as ``operator @ data.T``, the fast BLAS layout for a long inner dimension.
     """
 
     _BLOCK = 65536
 
     def __init__(self, maps: np.ndarray):
-        maps = np.array(maps, dtype=np.float64)  # own copy, overwritten below
-        gram_inverse = np.linalg.pinv(maps.T @ maps, hermitian=True)
-        for start in range(0, maps.shape[0], self._BLOCK):
-            block = maps[start : start + self._BLOCK]
-            block[...] = block @ gram_inverse
-        self.operator_t = maps  # (n_voxels, n_maps) = pinv(A).T
+        n_voxels, n_maps = maps.shape
+        gram = np.zeros((n_maps, n_maps))
+        for start in range(0, n_voxels, self._BLOCK):
+            block = np.asarray(maps[start : start + self._BLOCK], dtype=np.float64)
+            gram += block.T @ block
+        gram_inverse = np.linalg.pinv(gram, hermitian=True)
+        self.operator = np.empty((n_maps, n_voxels))
+        for start in range(0, n_voxels, self._BLOCK):
+            block = np.asarray(maps[start : start + self._BLOCK], dtype=np.float64)
+            self.operator[:, start : start + self._BLOCK] = gram_inverse @ block.T
 
     def apply(self, data: np.ndarray) -> np.ndarray:
-        return (data.astype(np.float64) @ self.operator_t).astype(np.float32)
+        return (self.operator @ data.T.astype(np.float64)).T.astype(np.float32)
 
 
 class LabelsSpec:
@@ -329,8 +334,9 @@ class MapsSpec:
                 )
         self.region_ids = kept
         self.voxels = np.flatnonzero(used)
-        weights = np.take(flat, self.voxels, axis=0)[:, kept]
-        self._solver = _pseudo_inverse(np.nan_to_num(weights))
+        weights = np.nan_to_num(np.take(flat, self.voxels, axis=0)[:, kept])
+        self._solver = _pseudo_inverse(weights)
+        del weights
         self.voxel_counts = counts[kept]
         self.coverage = self.voxel_counts / np.maximum(sizes[kept], 1)
         self.n_elements = int(kept.size)

@@ -92,6 +92,23 @@ def _check_specs(specs: Sequence[Spec], shape3d: tuple[int, int, int]) -> None:
             )
 
 
+def _gather(chunk: np.ndarray, mask: np.ndarray, index_f: np.ndarray) -> np.ndarray:
+    """Gather the masked voxels of a (X, Y, Z, n) chunk into a float32 (n, n_voxels) block.
+
+    NIfTI chunks come in Fortran order, where each volume is contiguous: gathering volume by
+    volume with precomputed Fortran-order indices reads memory sequentially (about twice as fast
+    as boolean indexing of the 4D array). Voxels are in C order, as ``data3d[mask]``.
+    """
+    n = chunk.shape[3]
+    if chunk.flags.f_contiguous and chunk.dtype == np.float32:
+        block = np.empty((n, index_f.size), dtype=np.float32)
+        volumes = chunk.reshape(-1, n, order="F")
+        for t in range(n):  # a vectorised gather per volume, for memory locality
+            np.take(volumes[:, t], index_f, out=block[t])
+        return block
+    return np.ascontiguousarray(chunk[mask].T, dtype=np.float32)
+
+
 def _value_range(img: SpatialImage, chunk_volumes: int | None) -> tuple[float, float]:
     """Minimum and maximum of a run, 0 included (the clipping range of nilearn's resampling)."""
     vmin, vmax = 0.0, 0.0
@@ -170,6 +187,7 @@ def extract(
     union_mask = np.zeros(int(np.prod(shape3d)), dtype=bool)
     union_mask[union] = True
     union_mask = union_mask.reshape(shape3d)
+    union_f = np.ravel_multi_index(np.unravel_index(union, shape3d), shape3d, order="F")
 
     n_volumes = 1 if len(img.shape) == 3 else int(img.shape[3])
     outputs = [np.zeros((n_volumes, spec.n_elements), dtype=np.float32) for spec in specs]
@@ -196,8 +214,7 @@ def extract(
             np.clip(chunk, vmin, vmax, out=chunk)
         if smoothing_fwhm is not None:
             chunk = smooth_array(chunk, affine, fwhm=smoothing_fwhm, ensure_finite=True, copy=False)
-        block = chunk[union_mask].T  # (n, n_union), voxels in C order
-        block = np.ascontiguousarray(block, dtype=np.float32)
+        block = _gather(chunk, union_mask, union_f)
         del chunk
         if not np.isfinite(block).all():
             np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)

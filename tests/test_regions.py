@@ -238,3 +238,15 @@ def test_reduce_labels_strategies():
     assert_allclose(reduce_labels(data, labels, "maximum"), [[3, 10], [2, 8]])
     assert_allclose(reduce_labels(data, labels, "variance"), [[1, 9], [0, 16]])
     assert_allclose(reduce_labels(data, labels, "standard_deviation"), [[1, 3], [0, 4]])
+
+
+def test_extract_from_file_matches_in_memory(bold, labels, mask, tmp_path):
+    """Files give Fortran-ordered chunks (gathered volume by volume); arrays may not."""
+    path = tmp_path / "bold.nii.gz"
+    nib.save(bold, path)
+    specs = [VoxelSpec(mask), LabelsSpec(labels, strategy="maximum")]
+    from_file = extract(path, specs, chunk_volumes=4)
+    in_memory = extract(bold, specs, chunk_volumes=5)
+    for a, b in zip(from_file, in_memory, strict=True):
+        assert_array_equal(a, b)
+    assert_array_equal(from_file[0], np.asarray(bold.dataobj)[mask].T)
