@@ -271,9 +271,10 @@ def load_atlas(
 def read_label_table(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[str, ...]]:
     """Read region ids and names from a BIDS/TemplateFlow label table.
 
-    Uses the ``index`` and ``name`` columns when present, otherwise the first column as ids and
-    the second as names (TemplateFlow's DiFuMo tables: ``Component``, ``Difumo_names``). Row 0
-    (background) is dropped.
+    Uses the ``index`` and ``name`` columns when present; otherwise the first column holds the
+    ids and the first column whose header contains "name" (else the second column) the names
+    (TemplateFlow's DiFuMo tables: ``Component``, ``Difumo_names``). Row 0 (background) is
+    dropped.
 
     Returns
     -------
@@ -282,10 +283,10 @@ def read_label_table(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[st
     """
     table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     cols = list(table.columns)
-    if "index" in cols and "name" in cols:
-        ids_col, names_col = "index", "name"
-    elif len(cols) >= 2:
-        ids_col, names_col = cols[0], cols[1]
+    named = [c for c in cols if "name" in c.lower()]
+    if len(cols) >= 2:
+        ids_col = "index" if "index" in cols else cols[0]
+        names_col = "name" if "name" in cols else (named or [cols[1]])[0]
     else:
         raise ValueError(
             f"Label table {path} needs 'index' and 'name' columns (tab-separated); found {cols}."
@@ -435,6 +436,8 @@ def _load_file(spec: AtlasSpec, space: str, res: str | None) -> Atlas:
     table = _sibling_table(path)
     kind = "maps" if len(img.shape) == 4 and img.shape[3] > 1 else "labels"
     ids, names = _ids_and_names(path, img, kind, table)
+    if "res" in ents:
+        res = ents["res"].lstrip("0") or "0"
     return Atlas(spec, kind, ids, names, image=path, space=space, res=res, label_table=table)
 
 

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -300,3 +301,26 @@ def test_fixture_templateflow_from_environment(request):
     difumo = load_atlas("DiFuMo:64dimensions", TPL)
     assert difumo.kind == "maps" and len(difumo.region_names) == 64 and difumo.res == "2"
     assert nib.load(difumo.image).shape[3] == 64
+
+
+REAL_ATLASES = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "atlases"
+
+
+def test_real_difumo_segmented_table():
+    """A real DiFuMo (segmented) probseg whose table has Region, Difumo_Component, Difumo_names."""
+    path = REAL_ATLASES / f"tpl-{TPL}_res-02_atlas-DiFuMo_desc-64dimensionsSegmented_probseg.nii.gz"
+    if not path.is_file():
+        pytest.skip(f"Real data not available at {path}.")
+    atlas = load_atlas(str(path), TPL)
+    table = pd.read_csv(path.with_name(path.name.replace(".nii.gz", ".tsv")), sep="\t")
+    assert atlas.kind == "maps" and len(atlas.region_ids) == len(table) == 114
+    assert atlas.region_names[:3] == (
+        "Superior frontal sulcus",
+        "Superior frontal sulcus_2",
+        "Fusiform gyrus",
+    )
+    assert len(set(atlas.region_names)) == 114
+    assert atlas.entities == {"atlas": "DiFuMo", "seg": "64dimensionsSegmented"}
+    assert atlas.res == "2"
+    with pytest.raises(ValueError, match="is in space 'MNI152NLin2009cAsym'"):
+        load_atlas(str(path), "MNI152NLin6Asym")

@@ -273,3 +273,50 @@ def test_fixture_dataset(request, tmp_path):
     t1w = [r for r in runs if r.space == "T1w"]
     assert len(t1w) == 3 and all(r.aparcaseg and r.aseg and r.gm_probseg for r in t1w)
     assert all(r.repetition_time > 0 and r.confounds_json for r in runs)
+
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "fmriprep_colornest"
+
+
+def test_real_fmriprep_20_2_layout(tmp_path):
+    """fMRIPrep 20.2.1 file names (rec-refaced anatomy, sessions) from a real dataset.
+
+    The real BOLD series and confounds TSV were not published: stand-ins are written next to
+    links to the real files.
+    """
+    if not REALDATA.is_dir():
+        pytest.skip(f"Real data not available at {REALDATA}.")
+    root = tmp_path / "fmriprep"
+    for src in REALDATA.rglob("*"):
+        dst = root / src.relative_to(REALDATA)
+        if src.is_dir():
+            dst.mkdir(parents=True, exist_ok=True)
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.symlink_to(src)
+    func = root / "sub-colornest001" / "ses-1" / "func"
+    stem = "sub-colornest001_ses-1_task-rest_run-1"
+    _nii(func / f"{stem}_space-{MNI}_desc-preproc_bold.nii.gz", (2, 2, 2, 5), (3, 3, 3.33, 9))
+    (func / f"{stem}_desc-confounds_timeseries.tsv").write_text("csf\n1\n")
+    assert find_fmriprep_dir(root) == root and fmriprep_version(root) == "20.2.1"
+    [run] = collect_runs(root, tmp_path / "work", participants=["colornest001"])
+    real_tr = json.loads((func / f"{stem}_space-{MNI}_desc-preproc_bold.json").read_text())
+    assert run.repetition_time == real_tr["RepetitionTime"] != 9
+    assert run.mask.name == f"{stem}_space-{MNI}_desc-brain_mask.nii.gz"
+    assert run.boldref.name == f"{stem}_space-{MNI}_boldref.nii.gz"
+    assert run.confounds_json.name == f"{stem}_desc-confounds_timeseries.json"
+    assert run.entities == {
+        "sub": "colornest001",
+        "ses": "1",
+        "task": "rest",
+        "run": "1",
+        "space": MNI,
+    }
+    with pytest.raises(NoRunsFoundError):
+        collect_runs(root, tmp_path / "work", spaces=["T1w"])
+    anat = root / "sub-colornest001" / "ses-1" / "anat"
+    _nii(func / f"{stem}_space-T1w_desc-preproc_bold.nii.gz", (2, 2, 2, 5), (3, 3, 3, 2))
+    _nii(func / f"{stem}_space-T1w_desc-brain_mask.nii.gz")
+    [t1w] = collect_runs(root, tmp_path / "work", spaces=["T1w"])
+    assert t1w.gm_probseg == anat / "sub-colornest001_ses-1_rec-refaced_label-GM_probseg.nii.gz"
+    assert t1w.aparcaseg is None

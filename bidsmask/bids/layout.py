@@ -440,12 +440,26 @@ def _record(root: Path, bold: Path) -> RunRecord:
 
 
 def _anat(root: Path, ents: Mapping[str, str], tail: str) -> list[Path]:
+    """Anatomical files ``sub-<s>[_ses-<s>][_acq-…_rec-…]_<tail>``, session folder first.
+
+    A ``tail`` without ``space-`` (T1w space) excludes files that have a ``space-`` entity.
+    """
     sub = f"sub-{ents['sub']}"
+    folders = [root / sub / f"ses-{ents['ses']}" / "anat"] if "ses" in ents else []
+    folders.append(root / sub / "anat")
     out = []
-    if "ses" in ents:
-        ses = f"ses-{ents['ses']}"
-        out += [root / sub / ses / "anat" / f"{sub}_{ses}_{tail}{e}" for e in (".nii.gz", ".nii")]
-    out += [root / sub / "anat" / f"{sub}_{tail}{e}" for e in (".nii.gz", ".nii")]
+    for folder in folders:
+        for ext in (".nii.gz", ".nii"):
+            for path in sorted(folder.glob(f"{sub}_*{tail}{ext}")) + [
+                folder / f"{sub}_{tail}{ext}"
+            ]:
+                if "space-" not in tail and "_space-" in path.name:
+                    continue
+                ses = _entities(path.name).get("ses")
+                if ses is not None and ses != ents.get("ses"):
+                    continue
+                if path.name.endswith(f"_{tail}{ext}") and path not in out:
+                    out.append(path)
     return out
 
 
