@@ -240,6 +240,9 @@ low_pass, high_pass, t_r, dtype, clean_args
         return resampled
 
     def _spec(self, labels_img, mask_img) -> LabelsSpec:
+        fitted = getattr(self, "_fitted_spec", None)
+        if fitted is not None and labels_img is self.labels_img_ and mask_img is self.mask_img_:
+            return fitted  # built once by fit
         return LabelsSpec(
             np.asarray(labels_img.dataobj),
             mask_data(mask_img),
@@ -295,7 +298,8 @@ low_pass, high_pass, t_r, dtype, clean_args
             labels=self.labels,
             lut=self.lut,
         )
-        spec = self._spec(labels_img, mask)
+        self._fitted_spec = None
+        spec = self._fitted_spec = self._spec(labels_img, mask)
         names = self.lut_.set_index("index")["name"]
         self.region_ids_ = {}
         if self.background_label in self.lut_["index"].tolist():

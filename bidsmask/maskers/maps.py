@@ -182,7 +182,8 @@ low_pass, high_pass, t_r, dtype, clean_args
             mask = resample_nearest(mask, maps_img.shape, maps_img.affine)
         self.maps_img_ = maps_img
         self.mask_img_ = mask
-        spec = self._spec(maps_img, mask)
+        self._fitted_spec = None
+        spec = self._fitted_spec = self._spec(maps_img, mask)
         self.n_elements_ = int(maps_img.shape[3])
         self.region_ids_ = spec.region_ids
         self.region_voxel_counts_ = spec.voxel_counts
@@ -190,6 +191,9 @@ low_pass, high_pass, t_r, dtype, clean_args
         return self
 
     def _spec(self, maps_img, mask) -> MapsSpec:
+        fitted = getattr(self, "_fitted_spec", None)
+        if fitted is not None and maps_img is self.maps_img_ and mask is self.mask_img_:
+            return fitted  # built once by fit (the pseudo-inverse is the costly part)
         return MapsSpec(
             np.asarray(maps_img.dataobj), mask_data(mask), keep_masked_maps=self.keep_masked_maps
         )

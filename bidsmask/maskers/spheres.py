@@ -144,16 +144,21 @@ low_pass, high_pass, t_r, dtype, clean_args
         self.seeds_ = seeds
         self.n_elements_ = len(seeds)
         grid = open_imgs(imgs) if imgs is not None else self.mask_img_
+        self._fitted_spec = None
         if grid is None:
             self.region_voxel_counts_ = None
             self.region_coverage_ = None
         else:
             spec = self._spec(grid)
+            self._fitted_spec = (tuple(grid.shape[:3]), np.asarray(grid.affine), spec)
             self.region_voxel_counts_ = spec.voxel_counts
             self.region_coverage_ = spec.coverage
         return self
 
     def _spec(self, img) -> SpheresSpec:
+        fitted = getattr(self, "_fitted_spec", None)
+        if fitted is not None and same_grid(img.shape, img.affine, fitted[0], fitted[1]):
+            return fitted[2]  # built once by fit, on this grid
         mask = self.mask_img_
         if mask is not None and not same_grid(img.shape, img.affine, mask.shape, mask.affine):
             mask = resample_nearest(mask, img.shape, img.affine)
