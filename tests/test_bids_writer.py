@@ -101,6 +101,9 @@ def test_container_info():
     assert sing == {"Type": "singularity", "Tag": "bidsmask_0.1.sif"}
     explicit = {"BIDSMASK_CONTAINER_TYPE": "docker", "BIDSMASK_CONTAINER_TAG": "bidsmask:1"}
     assert container_info(explicit) == {"Type": "docker", "Tag": "bidsmask:1"}
+    # a Docker image run by Apptainer: the runtime is Singularity, the tag the image's own
+    both = {**explicit, "APPTAINER_CONTAINER": "/images/bidsmask.sif"}
+    assert container_info(both) == {"Type": "singularity", "Tag": "bidsmask:1"}
 
 
 def _write_description(args):

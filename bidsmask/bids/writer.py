@@ -171,21 +171,20 @@ def bids_uri(path: str | os.PathLike, root: str | os.PathLike, dataset: str = ""
 def container_info(environ: Mapping[str, str] | None = None) -> dict | None:
     """Describe the container bidsmask runs in, for ``GeneratedBy.Container``.
 
-    ``BIDSMASK_CONTAINER_TYPE`` / ``BIDSMASK_CONTAINER_TAG`` (set in the image) win; otherwise
-    Apptainer/Singularity is recognised by its environment variables and Docker by
-    ``/.dockerenv``. Returns ``None`` outside a container.
+    Type: ``singularity`` when Apptainer/Singularity runs it (its ``APPTAINER_CONTAINER`` /
+    ``SINGULARITY_CONTAINER`` variables), else ``BIDSMASK_CONTAINER_TYPE`` (set in the image),
+    else ``docker`` when ``/.dockerenv`` exists. Tag: ``BIDSMASK_CONTAINER_TAG`` (set in the
+    image), else the Singularity image file name, else ``bidsmask/bidsmask:<version>``.
+    Returns ``None`` outside a container.
     """
     env = os.environ if environ is None else environ
-    kind = env.get("BIDSMASK_CONTAINER_TYPE")
-    tag = env.get("BIDSMASK_CONTAINER_TAG")
     image = env.get("APPTAINER_CONTAINER") or env.get("SINGULARITY_CONTAINER")
-    if kind is None and image:
-        kind = "singularity"
-        tag = tag or Path(image).name
-    elif kind is None and environ is None and Path("/.dockerenv").exists():
+    kind = "singularity" if image else env.get("BIDSMASK_CONTAINER_TYPE")
+    if kind is None and environ is None and Path("/.dockerenv").exists():
         kind = "docker"
     if kind is None:
         return None
+    tag = env.get("BIDSMASK_CONTAINER_TAG") or (Path(image).name if image else None)
     return {"Type": kind, "Tag": tag or f"bidsmask/bidsmask:{__version__}"}
 
 
