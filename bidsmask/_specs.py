@@ -313,7 +313,7 @@ class MapsSpec:
         nonzero = np.isfinite(flat) & (flat != 0)
         support = nonzero.any(axis=1)
         if not support.any():
-            raise ValueError("maps_img contains no map: every value is 0.")
+            raise ValueError("maps_img contains no map: every value is 0 (or not finite).")
         sizes = nonzero.sum(axis=0)
         used = support if mask is None else support & mask.ravel()
         counts = nonzero[used].sum(axis=0)
@@ -334,7 +334,10 @@ class MapsSpec:
                 )
         self.region_ids = kept
         self.voxels = np.flatnonzero(used)
-        weights = np.nan_to_num(np.take(flat, self.voxels, axis=0)[:, kept])
+        weights = np.take(flat, self.voxels, axis=0)
+        if kept.size < maps.shape[3]:
+            weights = weights[:, kept]
+        np.nan_to_num(weights, copy=False)
         self._solver = _pseudo_inverse(weights)
         del weights
         self.voxel_counts = counts[kept]

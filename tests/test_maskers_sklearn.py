@@ -205,3 +205,14 @@ def test_sklearn_not_imported_by_bidsmask():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_pickle_masker_fitted_from_files(tmp_path):
+    """A maps file stays lazy after fit; pickling stores it in memory."""
+    maps_path = tmp_path / "maps.nii.gz"
+    nib.save(IMAGES["maps"], maps_path)
+    masker = NiftiMapsMasker(maps_path).fit(IMAGES["run"])
+    assert nib.is_proxy(masker.maps_img_.dataobj)
+    restored = pickle.loads(pickle.dumps(masker))
+    assert not nib.is_proxy(restored.maps_img_.dataobj)
+    assert_array_equal(restored.transform(IMAGES["run"]), masker.transform(IMAGES["run"]))

@@ -203,6 +203,18 @@ class BaseMasker:
                 changed.append(f"{name}={value!r:.60}")
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle fitted images that are read lazily from a file as in-memory images."""
+        state = dict(self.__dict__)
+        for name, value in state.items():
+            if (
+                name.endswith("_")
+                and isinstance(value, SpatialImage)
+                and nib.is_proxy(value.dataobj)
+            ):
+                state[name] = in_memory(value)
+        return state
+
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, self._fitted_attribute)
 

@@ -74,7 +74,8 @@ low_pass, high_pass, t_r, dtype, clean_args
     Attributes
     ----------
     maps_img_ : nibabel.Nifti1Image
-        The maps on the extraction grid (non-finite values set to 0).
+        The maps on the extraction grid (a file given as ``maps_img`` stays on disk, read
+        lazily; non-finite values count as 0).
     mask_img_ : nibabel.Nifti1Image or None
         The mask on the extraction grid.
     n_elements_ : int
@@ -159,8 +160,9 @@ low_pass, high_pass, t_r, dtype, clean_args
                 "Set resampling_target to something else or provide a mask."
             )
         self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
+        # a file stays a lazy image: its data is read once here, and dropped after the
+        # pseudo-inverse is built (non-finite values count as 0 everywhere, as in nilearn)
         maps_img = image.check_niimg(self.maps_img, atleast_4d=True)
-        maps_img = in_memory(maps_img, np.nan_to_num(np.asarray(maps_img.dataobj)))
         mask = None if self.mask_img is None else load_mask(self.mask_img)
         data_img = None if imgs is None else open_imgs(imgs)
         if self.resampling_target is None:
@@ -174,8 +176,6 @@ low_pass, high_pass, t_r, dtype, clean_args
                 maps_img = _resample_maps(maps_img, ref.shape, ref.affine)
             if mask is not None and not same_grid(ref.shape, ref.affine, mask.shape, mask.affine):
                 mask = resample_nearest(mask, ref.shape, ref.affine)
-        if np.all(np.asarray(maps_img.dataobj) == 0):
-            raise ValueError("maps_img contains no map.")
         if mask is not None and not same_grid(
             maps_img.shape, maps_img.affine, mask.shape, mask.affine
         ):
@@ -254,7 +254,7 @@ low_pass, high_pass, t_r, dtype, clean_args
             Zero outside the mask and outside every map.
         """
         signals = self._check_inverse_input(region_signals)
-        maps = np.asarray(self.maps_img_.dataobj)
+        maps = np.nan_to_num(np.asarray(self.maps_img_.dataobj))
         shape = maps.shape[:3]
         flat = maps.reshape(-1, maps.shape[3])
         support = np.flatnonzero(np.any(flat != 0, axis=1))
