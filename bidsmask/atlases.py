@@ -25,14 +25,14 @@ A path to a NIfTI file
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 import nibabel as nib
 import numpy as np
@@ -575,24 +575,11 @@ def _templateflow_home(home, spec: AtlasSpec, space: str) -> Path:
     return home
 
 
-@contextlib.contextmanager
-def _templateflow_env(home: str) -> Iterator[None]:
-    """Point TemplateFlow's import-time cache at ``home`` so importing it writes nothing."""
-    saved = {k: os.environ.get(k) for k in ("TEMPLATEFLOW_HOME", "TEMPLATEFLOW_AUTOUPDATE")}
-    os.environ.update({"TEMPLATEFLOW_HOME": home, "TEMPLATEFLOW_AUTOUPDATE": "0"})
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 @functools.lru_cache(maxsize=4)
 def _templateflow_client(home: str):
-    with _templateflow_env(home):
+    # templateflow sets up its global cache when first imported: point it at ``home`` (which
+    # exists and is not empty) so that importing it neither unpacks nor downloads anything.
+    with mock.patch.dict(os.environ, {"TEMPLATEFLOW_HOME": home, "TEMPLATEFLOW_AUTOUPDATE": "0"}):
         from templateflow.client import TemplateFlowClient
         from templateflow.conf.cache import CacheConfig, TemplateFlowCache
 
