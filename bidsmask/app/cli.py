@@ -597,3 +597,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception:
             logger.exception("Unexpected error; please report it with the log file %s", log_file)
             return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
