@@ -201,10 +201,13 @@ def clean(
     start = 0
     for rows, operator, mean_row in pieces:
         stop = start + operator.shape[0]
+        run_standardize = _check_standardize_rows(standardize, operator.shape[0])
+        ddof = {"zscore_sample": 1, "zscore": 0}.get(run_standardize)
         original_mean = _apply_operator(
-            signals, rows, operator, mean_row, out[start:stop], ensure_finite
+            signals, rows, operator, mean_row, out[start:stop], ensure_finite, ddof
         )
-        _standardize_inplace(out[start:stop], standardize, original_mean)
+        if run_standardize == "psc":
+            _psc_inplace(out[start:stop], original_mean)
         start = stop
     return out
 
@@ -380,77 +383,79 @@ def _apply_operator(
     mean_row: np.ndarray,
     out: np.ndarray,
     ensure_finite: bool,
+    zscore_ddof: int | None,
 ) -> np.ndarray:
     """``out = operator @ signals[rows]`` by column blocks; return original means.
 
-    Each block is centred on its column means before the product and the
-    constant part is added back exactly (``operator @ 1`` in float64), which
-    keeps float32 products accurate for signals far from zero.
+    Each block is centred on its column means, and the centres are appended as a
+    last row that multiplies ``operator @ 1`` (computed in float64): the large
+    constant part of the signals never goes through the float32 sums, which
+    keeps them accurate. With ``zscore_ddof``, each block is z-scored in place.
     """
     dtype = out.dtype
-    op = operator.astype(dtype)
-    op_ones = operator.sum(axis=1).astype(dtype)
+    n_in = operator.shape[1]
+    op = np.hstack((operator, operator.sum(axis=1, keepdims=True))).astype(dtype)
     mean_row = mean_row.astype(dtype)
     n_cols = signals.shape[1]
-    n_rows = operator.shape[1]
-    block = max(1, _BLOCK_BYTES // max(1, n_rows * dtype.itemsize))
+    block = max(1, _BLOCK_BYTES // ((n_in + 1) * dtype.itemsize))
+    buf = np.empty((n_in + 1, min(block, n_cols)), dtype=dtype)
     original_mean = np.empty(n_cols, dtype=np.float64)
     for c0 in range(0, n_cols, block):
         cols = slice(c0, min(c0 + block, n_cols))
-        blk = np.array(signals[rows, cols], dtype=dtype, copy=True)
+        blk = buf[:, : cols.stop - c0]
+        x = blk[:n_in]
+        x[...] = signals[rows, cols]
         if ensure_finite:
-            blk[~np.isfinite(blk)] = 0
-        centre = blk.mean(axis=0, dtype=np.float64).astype(dtype)
-        original_mean[cols] = mean_row @ blk
-        blk -= centre
-        np.matmul(op, blk, out=out[:, cols])
-        out[:, cols] += np.outer(op_ones, centre)
+            x[~np.isfinite(x)] = 0
+        original_mean[cols] = mean_row @ x
+        centre = x.mean(axis=0, dtype=np.float64)
+        x -= centre.astype(dtype)
+        blk[n_in] = centre
+        res = out[:, cols]
+        np.matmul(op, blk, out=res)
+        if zscore_ddof is not None:
+            res -= res.mean(axis=0, dtype=np.float64).astype(dtype)
+            sq = np.einsum("ij,ij->j", res, res, dtype=np.float64)
+            std = np.sqrt(sq / (res.shape[0] - zscore_ddof))
+            std[std < _EPS] = 1.0
+            res /= std.astype(dtype)
     return original_mean
 
 
-def _standardize_inplace(
-    out: np.ndarray, standardize: str | None, original_mean: np.ndarray
-) -> None:
-    if standardize is None:
-        return
-    if out.shape[0] == 1:
+def _check_standardize_rows(standardize: str | None, n_rows: int) -> str | None:
+    if standardize is not None and n_rows == 1:
         warnings.warn(
             "Standardization of a single time point would give zeros; skipped.",
             UserWarning,
             stacklevel=3,
         )
-        return
+        return None
+    return standardize
+
+
+def _psc_inplace(out: np.ndarray, original_mean: np.ndarray) -> None:
+    """Percent signal change, as nilearn (restoring the mean removed by filtering)."""
+    # nilearn adds the original mean back when detrending / high-pass
+    # filtering removed it (mean scale below 10 % of the original one)
+    means = out.mean(axis=0, dtype=np.float64)
+    restore = np.abs(means).mean() / np.abs(original_mean).mean() < 1e-1
+    if restore:
+        means = means + original_mean
+    invalid = np.abs(means) < _EPS
+    if invalid.any():
+        warnings.warn(
+            "psc standardization is meaningless for signals with a mean of 0; "
+            f"{int(invalid.sum())} signals are set to 0.",
+            UserWarning,
+            stacklevel=3,
+        )
+    offset = (original_mean if restore else 0.0) - means
+    scale = 100.0 / np.where(invalid, 1.0, np.abs(means))
     n_cols = out.shape[1]
-    block = max(1, _BLOCK_BYTES // max(1, out.shape[0] * out.itemsize))
-    if standardize == "psc":
-        # nilearn adds the original mean back when detrending / high-pass
-        # filtering removed it (mean scale below 10 % of the original one)
-        means = out.mean(axis=0, dtype=np.float64)
-        restore = np.abs(means).mean() / np.abs(original_mean).mean() < 1e-1
-        if restore:
-            means = means + original_mean
-        invalid = np.abs(means) < _EPS
-        if invalid.any():
-            warnings.warn(
-                "psc standardization is meaningless for signals with a mean of 0; "
-                f"{int(invalid.sum())} signals are set to 0.",
-                UserWarning,
-                stacklevel=3,
-            )
-        offset = (original_mean if restore else 0.0) - means
-        safe = np.where(invalid, 1.0, np.abs(means))
-        for c0 in range(0, n_cols, block):
-            cols = slice(c0, min(c0 + block, n_cols))
-            blk = out[:, cols]
-            blk += offset[cols].astype(out.dtype)
-            blk *= (100.0 / safe[cols]).astype(out.dtype)
-            blk[:, invalid[cols]] = 0
-        return
-    ddof = 1 if standardize == "zscore_sample" else 0
+    block = max(1, _BLOCK_BYTES // (out.shape[0] * out.itemsize))
     for c0 in range(0, n_cols, block):
         cols = slice(c0, min(c0 + block, n_cols))
         blk = out[:, cols]
-        blk -= blk.mean(axis=0, dtype=np.float64).astype(out.dtype)
-        std = np.sqrt(np.einsum("ij,ij->j", blk, blk, dtype=np.float64) / (blk.shape[0] - ddof))
-        std[std < _EPS] = 1.0
-        blk /= std.astype(out.dtype)
+        blk += offset[cols].astype(out.dtype)
+        blk *= scale[cols].astype(out.dtype)
+        blk[:, invalid[cols]] = 0
