@@ -2,7 +2,9 @@
 
 import argparse
 import json
+import os
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -247,3 +249,65 @@ def test_generator_refuses_a_parser_that_is_not_a_bids_app():
         build_descriptor(parser)
     with pytest.raises(ValueError, match="container_type must be one of"):
         build_descriptor(_toy_parser(), container_type="podman")
+
+
+def _launch(descriptor_path: Path, invocation: dict, folder: Path):
+    path = folder / f"invocation-{invocation['analysis_level']}.json"
+    path.write_text(json.dumps(invocation))
+    return bosh(
+        [
+            "exec",
+            "launch",
+            "--no-container",
+            "--skip-data-collection",
+            str(descriptor_path),
+            str(path),
+        ]
+    )
+
+
+def test_launch_without_container_on_the_fixture_dataset(
+    fmriprep_dir, templateflow_home, tmp_path, monkeypatch
+):
+    # The descriptor's command calls `bidsmask` from PATH, as inside the image.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "bidsmask-output"
+    atlas = ["Schaefer2018:100Parcels7Networks"]
+    participant = _launch(
+        DESCRIPTOR,
+        {
+            "bids_dir": str(fmriprep_dir),
+            "output_dir_name": str(out),
+            "analysis_level": "participant",
+            "participant_label": ["01"],
+            "atlas": atlas,
+            "work_dir": str(tmp_path / "work"),
+        },
+        tmp_path,
+    )
+    assert participant.exit_code == 0, participant.stderr
+    assert [f.boutiques_name for f in participant.output_files] == ["output_dir"]
+    assert participant.missing_files == []
+    series = sorted((out / "sub-01" / "func").glob("*_stat-mean_desc-simple_timeseries.tsv"))
+    assert len(series) == 3  # sub-01: task-rest, task-nback run-1 and run-2
+    assert not (out / "sub-02").exists()
+    header = series[0].read_text().splitlines()[0].split("\t")
+    assert len(header) == 100
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative"
+
+    group = _launch(
+        DESCRIPTOR,
+        {
+            "bids_dir": str(fmriprep_dir),
+            "output_dir_name": str(out),  # bosh fills [OUTPUT_DIR] from this input only
+            "analysis_level": "group",
+            "atlas": atlas,
+        },
+        tmp_path,
+    )
+    assert group.exit_code == 0, group.stderr
+    qc = (out / "qc.tsv").read_text().splitlines()
+    assert len(qc) == 1 + 3
+    assert len(list(out.glob("*_meas-PearsonCorrelation_desc-simple_relmat.tsv"))) == 1

@@ -165,7 +165,10 @@ def _output_dir_inputs(action: argparse.Action) -> list[dict]:
             "id": "participant_level_analysis_dir",
             "name": "Participant-level output directory",
             "type": "File",
-            "description": "OUTPUT_DIR holding the participant-level outputs, for the group level.",
+            "description": "OUTPUT_DIR holding the participant-level outputs, for platforms "
+            "that pick an existing folder for the group level (the BIDS-App template's input). "
+            "With bosh, give that folder as output_dir_name for the group level too: Boutiques "
+            "fills [OUTPUT_DIR] from output_dir_name only.",
             "value-key": key,
             "optional": True,
         },
