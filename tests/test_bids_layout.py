@@ -226,11 +226,15 @@ def test_database_in_work_dir_and_input_untouched(fmriprep, tmp_path):
 def test_only_selected_participants_indexed(fmriprep, tmp_path):
     import sqlite3
 
+    figure = fmriprep / "sub-02" / "figures" / "sub-02_ses-1_task-rest_desc-carpetplot_bold.svg"
+    figure.parent.mkdir()
+    figure.write_text("<svg/>")
     collect_runs(fmriprep, tmp_path / "work", participants=["02"])
     [db] = [p for p in (tmp_path / "work" / "pybids").rglob("*.sqlite")]
     paths = [row[0] for row in sqlite3.connect(db).execute("select path from files")]
     assert any("sub-02" in p for p in paths)
     assert not any("sub-01" in p or "sub-03" in p for p in paths)
+    assert not any("figures" in p or "/anat/" in p for p in paths)
 
 
 def test_find_fmriprep_dir(tmp_path, fmriprep):

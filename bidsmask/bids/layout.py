@@ -299,6 +299,7 @@ def collect_runs(
         re.compile(r"^/(code|figures|logs|sourcedata|work|derivatives)(/|$)"),
         re.compile(r"/\."),
         re.compile(r"/anat/"),
+        re.compile(r"^/sub-[^/]+/(figures|log)/"),
     ]
     layout = BIDSLayout(
         root,
