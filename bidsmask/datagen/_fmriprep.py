@@ -91,7 +91,12 @@ def _write_anat(root: Path, subject: str, anat: Anatomy, space: str, rng, code: 
         anat.affine,
         code=code,
     )
-    _save_json(folder / f"{stem}desc-brain_mask.json", {"Type": "Brain"})
+    raw = (
+        "tpl-MNI152NLin2009cAsym/tpl-MNI152NLin2009cAsym_res-01_desc-brain_mask.nii.gz"
+        if space
+        else f"sub-{subject}/anat/sub-{subject}_T1w.nii.gz"
+    )
+    _save_json(folder / f"{stem}desc-brain_mask.json", {"RawSources": [raw], "Type": "Brain"})
     for label, prob in (("GM", anat.gm), ("WM", anat.wm), ("CSF", anat.csf)):
         _save_nifti(folder / f"{stem}label-{label}_probseg.nii.gz", prob, anat.affine, code=code)
     if not space:
@@ -101,7 +106,8 @@ def _write_anat(root: Path, subject: str, anat: Anatomy, space: str, rng, code: 
         )
 
 
-def _write_run(folder: Path, stem: str, space: str, anat: Anatomy, bold, mask, run, task, code):
+def _write_run(folder: Path, stem: str, space: str, anat: Anatomy, bold, mask, run, *, task, code):
+    """Write a run's BOLD, brain mask and boldref in one space, with their sidecars."""
     _save_nifti(
         folder / f"{stem}_{space}_desc-preproc_bold.nii.gz",
         bold,
@@ -125,7 +131,11 @@ def _write_run(folder: Path, stem: str, space: str, anat: Anatomy, bold, mask, r
         anat.affine,
         code=code,
     )
-    _save_json(folder / f"{stem}_{space}_desc-brain_mask.json", {"Type": "Brain"})
+    subject_folder = next(p for p in folder.parents if p.name.startswith("sub-"))
+    raw = f"{folder.relative_to(subject_folder.parent).as_posix()}/{stem}_bold.nii.gz"
+    _save_json(
+        folder / f"{stem}_{space}_desc-brain_mask.json", {"RawSources": [raw], "Type": "Brain"}
+    )
     boldref = bold[..., run.n_non_steady :].mean(axis=-1, dtype=np.float64).astype(np.float32)
     _save_nifti(folder / f"{stem}_{space}_boldref.nii.gz", boldref, anat.affine, code=code)
 
@@ -232,7 +242,8 @@ def make_fmriprep_dataset(
         _write_anat(root, subject, mni, MNI_SPACE, rng, code=4)
         if subject in NATIVE_SUBJECTS:
             grid = subject_grid(SUBJECT_SHIFTS[subject], 2.0 * decimation)
-            native[subject] = build_anatomy(template, *grid, to_mni=to_mni)
+            t1w = build_anatomy(template, *grid, to_mni=to_mni)
+            native[subject] = (t1w, aparcaseg(t1w))
     index = 0
     for subject, session in SESSIONS:
         folder = root / f"sub-{subject}" / (f"ses-{session}" if session else "") / "func"
@@ -255,7 +266,7 @@ def make_fmriprep_dataset(
             )
             bold = render_bold(mni, run, rng)
             mask = _run_mask(mni.brain, rng)
-            _write_run(folder, stem, MNI_SPACE, mni, bold, mask, run, task, code=4)
+            _write_run(folder, stem, MNI_SPACE, mni, bold, mask, run, task=task, code=4)
             table, metadata = compute_confounds(bold, mask, csf_mask, wm_mask, run)
             table.to_csv(
                 folder / f"{stem}_desc-confounds_timeseries.tsv",
@@ -265,30 +276,14 @@ def make_fmriprep_dataset(
             )
             _save_json(folder / f"{stem}_desc-confounds_timeseries.json", metadata)
             if subject in native:
-                anat = native[subject]
-                bold = render_bold(anat, run, rng)
+                t1w, t1w_aparcaseg = native[subject]
+                t1w_bold = render_bold(t1w, run, rng)
+                t1w_mask = _run_mask(t1w.brain, rng)
                 _write_run(
-                    folder,
-                    stem,
-                    "space-T1w",
-                    anat,
-                    bold,
-                    _run_mask(anat.brain, rng),
-                    run,
-                    task,
-                    code=1,
+                    folder, stem, "space-T1w", t1w, t1w_bold, t1w_mask, run, task=task, code=1
                 )
-                _save_nifti(
-                    folder / f"{stem}_space-T1w_desc-aseg_dseg.nii.gz",
-                    anat.aseg,
-                    anat.affine,
-                    code=1,
-                )
-                _save_nifti(
-                    folder / f"{stem}_space-T1w_desc-aparcaseg_dseg.nii.gz",
-                    aparcaseg(anat),
-                    anat.affine,
-                    code=1,
-                )
+                for desc, labels in (("aseg", t1w.aseg), ("aparcaseg", t1w_aparcaseg)):
+                    path = folder / f"{stem}_space-T1w_desc-{desc}_dseg.nii.gz"
+                    _save_nifti(path, labels, t1w.affine, code=1)
             logger.info("Wrote %s (%d volumes, spikes at %s)", stem, n_volumes, run.spikes)
     return root
