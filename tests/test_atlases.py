@@ -324,3 +324,12 @@ def test_real_difumo_segmented_table():
     assert atlas.res == "2"
     with pytest.raises(ValueError, match="is in space 'MNI152NLin2009cAsym'"):
         load_atlas(str(path), "MNI152NLin6Asym")
+
+
+def test_docstring_examples():
+    import doctest
+
+    import bidsmask.atlases as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

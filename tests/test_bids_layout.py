@@ -324,3 +324,12 @@ def test_real_fmriprep_20_2_layout(tmp_path):
     [t1w] = collect_runs(root, tmp_path / "work", spaces=["T1w"])
     assert t1w.gm_probseg == anat / "sub-colornest001_ses-1_rec-refaced_label-GM_probseg.nii.gz"
     assert t1w.aparcaseg is None
+
+
+def test_docstring_examples():
+    import doctest
+
+    import bidsmask.bids.layout as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

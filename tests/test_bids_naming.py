@@ -188,3 +188,12 @@ def test_pybids_indexes_outputs(tmp_path):
     ts = layout.get(stat="mean", suffix="timeseries", extension=".tsv", return_type="file")
     assert [type(tmp_path)(f) for f in ts] == [tmp_path / made["ts"]]
     assert len(layout.get(subject="01", return_type="file")) == 4
+
+
+def test_docstring_examples():
+    import doctest
+
+    import bidsmask.bids.naming as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

@@ -160,3 +160,12 @@ def test_completion_markers(tmp_path):
 
 def test_marker_dir_is_under_logs():
     assert writer.MARKER_DIR.parts == ("logs", "runs")
+
+
+def test_docstring_examples():
+    import doctest
+
+    import bidsmask.bids.writer as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

@@ -102,3 +102,12 @@ def test_relmat_sidecar():
     assert side["ValidDiagonal"] is False
     assert side["NodeFiles"] == ["bids::atlas-X_dseg.tsv"]
     assert relmat_sidecar("covariance")["ValidDiagonal"] is True
+
+
+def test_docstring_examples():
+    import doctest
+
+    import bidsmask.connectivity as module
+
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0
