@@ -16,6 +16,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from bidsmask.datagen import make_fmriprep_dataset, make_templateflow_home, mni_grid
+from bidsmask.datagen._anatomy import build_anatomy, prepare_template
 from bidsmask.datagen._bold import simulate_timecourses
 from bidsmask.datagen._confounds import cosine_basis
 
@@ -56,6 +57,30 @@ def test_mni_grid():
         mni_grid(0)
     with pytest.raises(TypeError, match="decimation"):
         mni_grid(2.0)
+
+
+def _centre_of_mass(img) -> np.ndarray:
+    data = np.asarray(img.dataobj, dtype=np.float64)
+    ijk = np.argwhere(data > 0)
+    weights = data[data > 0]
+    return nib.affines.apply_affine(img.affine, (ijk * weights[:, None]).sum(0) / weights.sum())
+
+
+def test_prepare_template_keeps_the_brain_in_place(mni_brain_mask):
+    small = prepare_template(mni_brain_mask)
+    assert small.header.get_zooms() == (2.0, 2.0, 2.0)
+    assert np.asarray(small.dataobj).max() <= 1.0
+    assert_allclose(_centre_of_mass(small), _centre_of_mass(mni_brain_mask), atol=0.1)
+
+
+def test_t1_template_or_mask_give_the_same_brain(mni_brain_mask):
+    from nilearn.datasets import load_mni152_template
+
+    grid = mni_grid()
+    from_mask = build_anatomy(prepare_template(mni_brain_mask), *grid).brain
+    from_t1 = build_anatomy(prepare_template(load_mni152_template()), *grid).brain
+    assert 3400 < from_t1.sum() <= from_mask.sum() < 4000
+    assert 2 * (from_mask & from_t1).sum() / (from_mask.sum() + from_t1.sum()) > 0.95
 
 
 # --- pybids -----------------------------------------------------------------------------

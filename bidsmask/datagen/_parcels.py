@@ -66,12 +66,40 @@ def _split(coords: np.ndarray, k: int) -> np.ndarray:
     return voronoi(coords, seeds)
 
 
+def balanced_territories(loadings: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Assign voxels to networks, near their blobs, with sizes close to ``targets``.
+
+    Each voxel goes to the network of largest ``loading * bias``; the biases are
+    adjusted until every territory size is close to its target, so that a network with
+    many parcels gets room for them.
+
+    Parameters
+    ----------
+    loadings : numpy.ndarray
+        (n_voxels, n_networks) loadings.
+    targets : numpy.ndarray
+        (n_networks,) wanted number of voxels of each network.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_voxels,) network index of every voxel.
+    """
+    bias = np.ones(loadings.shape[1])
+    for _ in range(100):
+        network = np.argmax(loadings * bias, axis=1)
+        sizes = np.bincount(network, minlength=loadings.shape[1])
+        bias *= ((targets + 1.0) / (sizes + 1.0)) ** 0.25
+    return network
+
+
 def schaefer_atlas(anat: Anatomy) -> tuple[np.ndarray, pd.DataFrame]:
     """Draw a Schaefer-2018-like 100-parcel, 7-network atlas on the cortical ribbon.
 
-    Each hemisphere's ribbon is split into network territories (the network of largest
-    loading), and each territory into as many parcels as the real atlas gives that
-    network, so names and counts match Schaefer 2018 (LH labels 1-50, RH 51-100).
+    Each hemisphere's ribbon is split into network territories around the network blobs
+    (:func:`balanced_territories`, sized in proportion to the network's parcel count),
+    and each territory into as many parcels as the real atlas gives that network, so
+    names and counts match Schaefer 2018 (LH labels 1-50, RH 51-100).
 
     Returns
     -------
@@ -80,33 +108,33 @@ def schaefer_atlas(anat: Anatomy) -> tuple[np.ndarray, pd.DataFrame]:
     table : pandas.DataFrame
         Columns ``index``, ``name``, ``color`` as in TemplateFlow's ``dseg.tsv``.
     """
-    loadings = network_maps(anat)
-    network_of = np.argmax(loadings, axis=-1)
-    cortex = anat.cortex()
+    loadings = network_maps(anat).reshape(-1, len(NETWORK_NAMES))
+    xyz = anat.mni_xyz.reshape(-1, 3)
+    cortex = anat.cortex().ravel()
     labels = np.zeros(anat.shape, dtype=np.int16)
     rows = []
     for hemi, entries in _tables.SCHAEFER_100_7.items():
-        side = anat.left if hemi == "LH" else ~anat.left
+        side = anat.left.ravel() if hemi == "LH" else ~anat.left.ravel()
+        ribbon = np.flatnonzero(cortex & side)
+        counts = np.zeros(len(NETWORK_NAMES))
+        for network, _sub, count in entries:
+            counts[NETWORK_NAMES.index(network)] += count
+        network_of = balanced_territories(loadings[ribbon], counts / counts.sum() * ribbon.size)
         for network in dict.fromkeys(entry[0] for entry in entries):
             subregions = [entry for entry in entries if entry[0] == network]
-            territory = np.flatnonzero(cortex & side & (network_of == NETWORK_NAMES.index(network)))
+            territory = ribbon[network_of == NETWORK_NAMES.index(network)]
             k = sum(entry[2] for entry in subregions)
             if territory.size < k:
                 raise ValueError(
                     f"The {hemi} {network} territory has {territory.size} voxels for {k} "
                     "parcels: use a finer grid (smaller decimation)."
                 )
-            parcel = _split(anat.mni_xyz.reshape(-1, 3)[territory], k)
-            colour = _tables.NETWORKS[network][0]
             first = len(rows) + 1
-            labels.flat[territory] = first + parcel
+            labels.flat[territory] = first + _split(xyz[territory], k)
+            colour = _tables.NETWORKS[network][0]
             for _net, sub, count in subregions:
+                stem = f"7Networks_{hemi}_{network}_{sub}" if sub else f"7Networks_{hemi}_{network}"
                 for i in range(1, count + 1):
-                    stem = (
-                        f"7Networks_{hemi}_{network}_{sub}"
-                        if sub
-                        else f"7Networks_{hemi}_{network}"
-                    )
                     rows.append({"index": len(rows) + 1, "name": f"{stem}_{i}", "color": colour})
     return labels, pd.DataFrame(rows, columns=["index", "name", "color"])
 
