@@ -121,7 +121,8 @@ def test_concurrent_dataset_description(tmp_path):
         assert all(pool.map(_write_description, [(str(tmp_path), 30)] * 2))
     text = (tmp_path / "dataset_description.json").read_text()
     assert json.loads(text)["GeneratedBy"][0]["Name"] == "bidsmask"
-    assert _listing(tmp_path) == ["dataset_description.json"]
+    assert _listing(tmp_path) == ["dataset_description.json", "logs"]
+    assert _listing(tmp_path / "logs") == [".dataset_description.lock"]
 
 
 def test_dataset_description_unchanged_is_not_rewritten(tmp_path):

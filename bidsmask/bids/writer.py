@@ -236,29 +236,40 @@ def dataset_description(
 
 
 @contextlib.contextmanager
-def directory_lock(directory: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on a directory (no lock file is created)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if needed) for the block.
+
+    The lock file is opened for writing so that the lock also works where ``flock`` is emulated
+    with POSIX record locks (NFS). Where the file system refuses locks altogether, a warning is
+    logged and the block runs unlocked (callers only rely on the lock to avoid redundant work;
+    atomic renames keep files whole either way).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as err:
+            logger.warning("Cannot lock %s (%s); continuing without the lock.", path, err)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_dataset_description(output_dir: str | os.PathLike, description: Mapping) -> Path:
     """Write ``dataset_description.json`` safely when several processes share ``output_dir``.
 
-    Writers are serialised with an exclusive lock on the output folder; a file with the same
-    content is left untouched, another content is replaced atomically (a reader sees the old or
-    the new file, never a mixture).
+    Writers are serialised with an exclusive lock on ``logs/.dataset_description.lock``; a file
+    with the same content is left untouched, another content is replaced atomically (a reader
+    sees the old or the new file, never a mixture).
     """
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "dataset_description.json"
     text = dumps_json(description)
-    with directory_lock(out):
+    with file_lock(out / "logs" / ".dataset_description.lock"):
         if path.is_file() and path.read_text(encoding="utf-8") == text:
             return path
         if path.is_file():
