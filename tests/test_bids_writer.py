@@ -15,6 +15,7 @@ from bidsmask.bids.writer import (
     dataset_description,
     is_run_complete,
     mark_run_complete,
+    remove_stale_temporaries,
     write_dataset_description,
     write_json,
     write_nifti,
@@ -170,3 +171,25 @@ def test_docstring_examples():
 
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_killed_writer_leaves_only_hidden_temporaries(tmp_path):
+    import subprocess
+    import sys
+
+    target = tmp_path / "sub-01" / "func" / "a_timeseries.tsv"
+    code = (
+        "import os, signal, sys\n"
+        "from bidsmask.bids.writer import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_text('half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(target)], check=False)
+    assert proc.returncode == -9
+    left = _listing(target.parent)
+    assert len(left) == 1 and left[0].startswith(".a_timeseries.") and not target.exists()
+    other = target.with_name("b_timeseries.tsv")
+    (other.parent / ".b_timeseries.x.tmp.tsv").write_text("other run")
+    assert remove_stale_temporaries([target]) == [target.parent / left[0]]
+    assert _listing(target.parent) == [".b_timeseries.x.tmp.tsv"]

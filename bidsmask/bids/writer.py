@@ -93,6 +93,28 @@ def _umask() -> int:
     return mask
 
 
+def remove_stale_temporaries(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Delete temporary files left by a killed :func:`atomic_path` writer of these outputs.
+
+    A process killed with SIGKILL cannot clean up, so ``.<name>.<random>.tmp<ext>`` files may
+    remain beside the outputs of an interrupted run. Call this for a run's expected outputs
+    before redoing it (when no other process is writing that run).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
+    """
+    removed = []
+    for item in paths:
+        path = Path(item)
+        stem, ext = _split_extension(path.name)
+        for tmp in path.parent.glob(f".{stem}.*.tmp{ext}"):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write text atomically; return the final path."""
     with atomic_path(path) as tmp:
