@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import filecmp
 import json
 import logging
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -405,13 +405,24 @@ def write_atlas(output_dir: str | os.PathLike, atlas: Atlas) -> list[Path]:
             ents["atlas"], suffix, ".nii.gz", seg=ents.get("seg"), space=atlas.space, res=atlas.res
         )
         paths.append(target)
-        if not (target.is_file() and filecmp.cmp(target, atlas.image, shallow=False)):
+        if not _same_copy(target, Path(atlas.image)):
             if str(atlas.image).endswith(".nii.gz"):
                 with atomic_path(target) as tmp:
-                    tmp.write_bytes(Path(atlas.image).read_bytes())
+                    shutil.copyfile(atlas.image, tmp)
             else:
                 write_nifti(target, nib.load(atlas.image))
     return paths
+
+
+def _same_copy(target: Path, source: Path) -> bool:
+    """Tell whether ``target`` already holds the atlas image (same size; any size for ``.nii``).
+
+    Comparing sizes rather than bytes keeps repeated calls cheap (one per run) for large
+    probabilistic atlases; a ``.nii`` source is stored compressed, so only presence counts.
+    """
+    if not target.is_file():
+        return False
+    return not source.name.endswith(".nii.gz") or target.stat().st_size == source.stat().st_size
 
 
 def _write_if_changed(path: Path, text: str) -> Path:
