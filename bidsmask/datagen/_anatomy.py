@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -156,6 +157,17 @@ class Anatomy:
         return np.isin(self.aseg, tuple(_tables.ASEG_CORTEX.values()))
 
 
+def load_template(template_img) -> nib.spatialimages.SpatialImage:
+    """Return ``template_img`` as a nibabel image (a path is loaded)."""
+    if isinstance(template_img, (str, Path)):
+        return nib.load(template_img)
+    if not hasattr(template_img, "dataobj") or not hasattr(template_img, "affine"):
+        raise TypeError(
+            f"template_img must be a path or a nibabel image, got {type(template_img).__name__}."
+        )
+    return template_img
+
+
 def prepare_template(template_img: nib.spatialimages.SpatialImage) -> nib.Nifti1Image:
     """Scale a brain template to [0, 1] and average it down to voxels of about 2 mm.
 
@@ -290,3 +302,11 @@ def build_anatomy(
     gm, wm, csf = _tissues(aseg, brain, depth)
     logger.debug("Anatomy on %s grid: %d brain voxels", shape, int(brain.sum()))
     return Anatomy(tuple(shape), affine, mni_xyz, brain, head, gm, wm, csf, depth, aseg)
+
+
+def t1w_contrast(anat: Anatomy, rng: np.random.Generator) -> np.ndarray:
+    """Return a T1w-like float32 image: WM > GM > CSF, scalp 350, 1.5 % noise."""
+    image = 250.0 * anat.csf + 520.0 * anat.gm + 800.0 * anat.wm
+    image = np.where(anat.brain, image, np.where(anat.head, 350.0, 0.0))
+    noise = rng.standard_normal(anat.shape) * 0.015 * image
+    return (image + noise).astype(np.float32)

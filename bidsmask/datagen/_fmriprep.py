@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
@@ -15,13 +13,16 @@ from bidsmask.datagen._anatomy import (
     DECIMATION,
     Anatomy,
     build_anatomy,
+    load_template,
     mni_grid,
     prepare_template,
     subject_grid,
+    t1w_contrast,
     translation,
 )
 from bidsmask.datagen._bold import check_run_parameters, render_bold, simulate_timecourses
 from bidsmask.datagen._confounds import compute_confounds
+from bidsmask.datagen._io import save_json, save_nifti
 from bidsmask.datagen._parcels import aparcaseg
 
 logger = logging.getLogger(__name__)
@@ -37,27 +38,6 @@ SUBJECT_SHIFTS = {"01": (3.0, -12.0, 18.0), "02": (-4.0, 7.0, 11.0)}
 NATIVE_SUBJECTS = ("01",)
 ANAT_VOXEL_MM = 4.0
 MASK_EDGE_DROP = 0.03
-
-
-def _save_nifti(path: Path, data: np.ndarray, affine: np.ndarray, *, code: int, t_r=None):
-    img = nib.Nifti1Image(data, affine)
-    img.set_sform(affine, code=code)
-    img.set_qform(affine, code=code)
-    img.header.set_xyzt_units("mm", "sec")
-    if t_r is not None:
-        img.header.set_zooms(img.header.get_zooms()[:3] + (float(t_r),))
-    nib.save(img, path)
-
-
-def _save_json(path: Path, content: dict) -> None:
-    path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
-
-
-def _t1w_contrast(anat: Anatomy, rng: np.random.Generator) -> np.ndarray:
-    image = 250.0 * anat.csf + 520.0 * anat.gm + 800.0 * anat.wm
-    image = np.where(anat.brain, image, np.where(anat.head, 350.0, 0.0))
-    noise = rng.standard_normal(anat.shape) * 0.015 * image
-    return (image + noise).astype(np.float32)
 
 
 def compcor_masks(anat: Anatomy) -> tuple[np.ndarray, np.ndarray]:
@@ -81,11 +61,11 @@ def _write_anat(root: Path, subject: str, anat: Anatomy, space: str, rng, code: 
     folder = root / f"sub-{subject}" / "anat"
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"sub-{subject}_{space}_" if space else f"sub-{subject}_"
-    _save_nifti(
-        folder / f"{stem}desc-preproc_T1w.nii.gz", _t1w_contrast(anat, rng), anat.affine, code=code
+    save_nifti(
+        folder / f"{stem}desc-preproc_T1w.nii.gz", t1w_contrast(anat, rng), anat.affine, code=code
     )
-    _save_json(folder / f"{stem}desc-preproc_T1w.json", {"SkullStripped": False})
-    _save_nifti(
+    save_json(folder / f"{stem}desc-preproc_T1w.json", {"SkullStripped": False})
+    save_nifti(
         folder / f"{stem}desc-brain_mask.nii.gz",
         anat.brain.astype(np.uint8),
         anat.affine,
@@ -96,26 +76,26 @@ def _write_anat(root: Path, subject: str, anat: Anatomy, space: str, rng, code: 
         if space
         else f"sub-{subject}/anat/sub-{subject}_T1w.nii.gz"
     )
-    _save_json(folder / f"{stem}desc-brain_mask.json", {"RawSources": [raw], "Type": "Brain"})
+    save_json(folder / f"{stem}desc-brain_mask.json", {"RawSources": [raw], "Type": "Brain"})
     for label, prob in (("GM", anat.gm), ("WM", anat.wm), ("CSF", anat.csf)):
-        _save_nifti(folder / f"{stem}label-{label}_probseg.nii.gz", prob, anat.affine, code=code)
+        save_nifti(folder / f"{stem}label-{label}_probseg.nii.gz", prob, anat.affine, code=code)
     if not space:
-        _save_nifti(folder / f"{stem}desc-aseg_dseg.nii.gz", anat.aseg, anat.affine, code=code)
-        _save_nifti(
+        save_nifti(folder / f"{stem}desc-aseg_dseg.nii.gz", anat.aseg, anat.affine, code=code)
+        save_nifti(
             folder / f"{stem}desc-aparcaseg_dseg.nii.gz", aparcaseg(anat), anat.affine, code=code
         )
 
 
 def _write_run(folder: Path, stem: str, space: str, anat: Anatomy, bold, mask, run, *, task, code):
     """Write a run's BOLD, brain mask and boldref in one space, with their sidecars."""
-    _save_nifti(
+    save_nifti(
         folder / f"{stem}_{space}_desc-preproc_bold.nii.gz",
         bold,
         anat.affine,
         code=code,
         t_r=run.t_r,
     )
-    _save_json(
+    save_json(
         folder / f"{stem}_{space}_desc-preproc_bold.json",
         {
             "RepetitionTime": run.t_r,
@@ -125,7 +105,7 @@ def _write_run(folder: Path, stem: str, space: str, anat: Anatomy, bold, mask, r
             "TaskName": task,
         },
     )
-    _save_nifti(
+    save_nifti(
         folder / f"{stem}_{space}_desc-brain_mask.nii.gz",
         mask.astype(np.uint8),
         anat.affine,
@@ -133,11 +113,11 @@ def _write_run(folder: Path, stem: str, space: str, anat: Anatomy, bold, mask, r
     )
     subject_folder = next(p for p in folder.parents if p.name.startswith("sub-"))
     raw = f"{folder.relative_to(subject_folder.parent).as_posix()}/{stem}_bold.nii.gz"
-    _save_json(
+    save_json(
         folder / f"{stem}_{space}_desc-brain_mask.json", {"RawSources": [raw], "Type": "Brain"}
     )
     boldref = bold[..., run.n_non_steady :].mean(axis=-1, dtype=np.float64).astype(np.float32)
-    _save_nifti(folder / f"{stem}_{space}_boldref.nii.gz", boldref, anat.affine, code=code)
+    save_nifti(folder / f"{stem}_{space}_boldref.nii.gz", boldref, anat.affine, code=code)
 
 
 def _dataset_description() -> dict:
@@ -167,17 +147,6 @@ def _check_root(root) -> Path:
         raise FileExistsError(f"root must be an empty or new folder, got {root}: pick another.")
     root.mkdir(parents=True, exist_ok=True)
     return root
-
-
-def load_template(template_img) -> nib.spatialimages.SpatialImage:
-    """Return ``template_img`` as a nibabel image (a path is loaded)."""
-    if isinstance(template_img, (str, Path)):
-        return nib.load(template_img)
-    if not hasattr(template_img, "dataobj") or not hasattr(template_img, "affine"):
-        raise TypeError(
-            f"template_img must be a path or a nibabel image, got {type(template_img).__name__}."
-        )
-    return template_img
 
 
 def make_fmriprep_dataset(
@@ -230,7 +199,7 @@ def make_fmriprep_dataset(
     mni = build_anatomy(template, shape, affine)
     root = _check_root(root)
     csf_mask, wm_mask = compcor_masks(mni)
-    _save_json(root / "dataset_description.json", _dataset_description())
+    save_json(root / "dataset_description.json", _dataset_description())
     native = {}
     for s, subject in enumerate(SUBJECT_SHIFTS):
         rng = np.random.default_rng([seed, 1000 + s])
@@ -274,7 +243,7 @@ def make_fmriprep_dataset(
                 index=False,
                 na_rep="n/a",
             )
-            _save_json(folder / f"{stem}_desc-confounds_timeseries.json", metadata)
+            save_json(folder / f"{stem}_desc-confounds_timeseries.json", metadata)
             if subject in native:
                 t1w, t1w_aparcaseg = native[subject]
                 t1w_bold = render_bold(t1w, run, rng)
@@ -284,6 +253,6 @@ def make_fmriprep_dataset(
                 )
                 for desc, labels in (("aseg", t1w.aseg), ("aparcaseg", t1w_aparcaseg)):
                     path = folder / f"{stem}_space-T1w_desc-{desc}_dseg.nii.gz"
-                    _save_nifti(path, labels, t1w.affine, code=1)
+                    save_nifti(path, labels, t1w.affine, code=1)
             logger.info("Wrote %s (%d volumes, spikes at %s)", stem, n_volumes, run.spikes)
     return root

@@ -5,28 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 
 from bidsmask.datagen._anatomy import (
     DECIMATION,
     MNI_RES2_ORIGIN,
     build_anatomy,
+    load_template,
     mni_grid,
     prepare_template,
+    t1w_contrast,
 )
-from bidsmask.datagen._fmriprep import _t1w_contrast, load_template
+from bidsmask.datagen._io import save_nifti
 from bidsmask.datagen._parcels import difumo_atlas, schaefer_atlas
 
 TEMPLATE = "MNI152NLin2009cAsym"
-
-
-def _save(path: Path, data: np.ndarray, affine: np.ndarray) -> None:
-    img = nib.Nifti1Image(data, affine)
-    img.set_sform(affine, code=4)
-    img.set_qform(affine, code=4)
-    img.header.set_xyzt_units("mm")
-    nib.save(img, path)
 
 
 def _description(shape: tuple[int, int, int], voxel_size: float, decimation: int) -> dict:
@@ -96,16 +89,16 @@ def make_templateflow_home(
     )
     stem = folder / f"tpl-{TEMPLATE}_res-02"
     rng = np.random.default_rng([seed, 2000])
-    _save(Path(f"{stem}_T1w.nii.gz"), _t1w_contrast(anat, rng), affine)
-    _save(Path(f"{stem}_desc-brain_mask.nii.gz"), anat.brain.astype(np.uint8), affine)
+    save_nifti(Path(f"{stem}_T1w.nii.gz"), t1w_contrast(anat, rng), affine, code=4)
+    save_nifti(Path(f"{stem}_desc-brain_mask.nii.gz"), anat.brain.astype(np.uint8), affine, code=4)
     for label, prob in (("GM", anat.gm), ("WM", anat.wm), ("CSF", anat.csf)):
-        _save(Path(f"{stem}_label-{label}_probseg.nii.gz"), prob, affine)
+        save_nifti(Path(f"{stem}_label-{label}_probseg.nii.gz"), prob, affine, code=4)
     labels, table = schaefer_atlas(anat)
     atlas = "atlas-Schaefer2018_desc-100Parcels7Networks_dseg"
-    _save(Path(f"{stem}_{atlas}.nii.gz"), labels, affine)
+    save_nifti(Path(f"{stem}_{atlas}.nii.gz"), labels, affine, code=4)
     table.to_csv(folder / f"tpl-{TEMPLATE}_{atlas}.tsv", sep="\t", index=False)
     maps, table = difumo_atlas(anat, 64)
     atlas = "atlas-DiFuMo_desc-64dimensions_probseg"
-    _save(Path(f"{stem}_{atlas}.nii.gz"), maps, affine)
+    save_nifti(Path(f"{stem}_{atlas}.nii.gz"), maps, affine, code=4)
     table.to_csv(folder / f"tpl-{TEMPLATE}_{atlas}.tsv", sep="\t", index=False)
     return root
