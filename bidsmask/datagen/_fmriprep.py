@@ -191,7 +191,8 @@ def make_fmriprep_dataset(
     Returns
     -------
     pathlib.Path
-        ``root``.
+        ``root``. ``dataset_description.json`` is written last, so a dataset without it
+        is incomplete.
     """
     check_run_parameters(n_volumes, t_r, n_non_steady)
     template = prepare_template(load_template(template_img))
@@ -199,7 +200,6 @@ def make_fmriprep_dataset(
     mni = build_anatomy(template, shape, affine)
     root = _check_root(root)
     csf_mask, wm_mask = compcor_masks(mni)
-    save_json(root / "dataset_description.json", _dataset_description())
     native = {}
     for s, subject in enumerate(SUBJECT_SHIFTS):
         rng = np.random.default_rng([seed, 1000 + s])
@@ -255,4 +255,6 @@ def make_fmriprep_dataset(
                     path = folder / f"{stem}_space-T1w_desc-{desc}_dseg.nii.gz"
                     save_nifti(path, labels, t1w.affine, code=1)
             logger.info("Wrote %s (%d volumes, spikes at %s)", stem, n_volumes, run.spikes)
+    # Written last: its presence tells that the dataset is complete.
+    save_json(root / "dataset_description.json", _dataset_description())
     return root
