@@ -6,6 +6,7 @@ from the package index, through pip's cache), then run the installed commands fr
 source tree.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -71,7 +72,9 @@ def bin_dir(wheel, tmp_path_factory) -> Path:
     prefix = tmp_path_factory.mktemp("venv") / "venv"
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(prefix)
     scripts = prefix / "bin"
-    _ok(_run([scripts / "python", "-m", "pip", "install", "--quiet", wheel], cwd=prefix))
+    # --no-compile: modules are byte-compiled when first imported, not all of them up front.
+    install = ["install", "--quiet", "--no-compile", wheel]
+    _ok(_run([scripts / "python", "-m", "pip", *install], cwd=prefix))
     return scripts
 
 
@@ -113,3 +116,45 @@ def test_installed_commands_run(bin_dir, tmp_path):
     )
     assert bad.returncode == 64
     assert "Traceback" not in bad.stderr
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+    }
+
+
+def test_participant_and_group_levels_from_the_wheel(
+    bin_dir, fmriprep_dir, templateflow_dir, tmp_path
+):
+    # As in the image: TEMPLATEFLOW_HOME holds the files already, caches point to a scratch
+    # folder, and only OUTPUT_DIR, the work dir and that scratch folder may be written to.
+    templateflow = tmp_path / "templateflow"
+    shutil.copytree(templateflow_dir, templateflow)
+    home, scratch, out, work = (tmp_path / name for name in ("home", "tmp", "out", "work"))
+    home.mkdir()
+    scratch.mkdir()
+    env = {
+        "TEMPLATEFLOW_HOME": str(templateflow),
+        "HOME": str(home),
+        "TMPDIR": str(scratch),
+        "XDG_CACHE_HOME": str(scratch / ".cache"),
+        "MPLCONFIGDIR": str(scratch / ".matplotlib"),
+    }
+    inputs_before, templates_before = _snapshot(fmriprep_dir), _snapshot(templateflow)
+    atlas = ["--atlas", "Schaefer2018:100Parcels7Networks"]
+    participant = [bin_dir / "bidsmask", fmriprep_dir, out, "participant", "--participant-label"]
+    _ok(_run([*participant, "02", *atlas, "--work-dir", work, "--nprocs", "2"], tmp_path, **env))
+    _ok(_run([bin_dir / "bidsmask", fmriprep_dir, out, "group", *atlas], tmp_path, **env))
+
+    series = sorted(out.glob("sub-02/ses-*/func/*_stat-mean_desc-simple_timeseries.tsv"))
+    assert len(series) == 6  # sub-02: 2 sessions x (task-rest, task-nback run-1 and run-2)
+    rows = series[0].read_text().splitlines()
+    assert len(rows[0].split("\t")) == 100
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["GeneratedBy"][0]["Version"] == bidsmask.__version__
+    assert len((out / "qc.tsv").read_text().splitlines()) == 1 + 6
+    assert _snapshot(fmriprep_dir) == inputs_before
+    assert _snapshot(templateflow) == templates_before
+    assert list(home.iterdir()) == []
