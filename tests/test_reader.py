@@ -90,3 +90,52 @@ def test_open_img_keeps_gzip_file_open(img4d):
 def test_default_chunk_volumes():
     assert _reader.default_chunk_volumes((97, 115, 97), 4) == 31
     assert _reader.default_chunk_volumes((512, 512, 512), 8, budget_bytes=1) == 1
+
+
+def _write_gz(path, img, members=1):
+    """Write img as a gzip file made of `members` concatenated gzip members."""
+    raw = img.to_bytes() if hasattr(img, "to_bytes") else None
+    cut = np.linspace(0, len(raw), members + 1).astype(int)
+    path.write_bytes(
+        b"".join(gzip.compress(raw[a:b]) for a, b in zip(cut[:-1], cut[1:], strict=True))
+    )
+
+
+@pytest.mark.parametrize("members", [1, 3])
+@pytest.mark.parametrize("disk_dtype", ["<f4", ">f4", "<i2", ">f8"])
+def test_gzip_stream_matches_nibabel(tmp_path, members, disk_dtype):
+    rng = np.random.default_rng(1)
+    data = (rng.normal(size=(5, 6, 4, 9)) * 100).astype(disk_dtype)
+    img = nib.Nifti1Image(data, np.eye(4))
+    if np.dtype(disk_dtype).kind == "i":
+        img.header.set_slope_inter(0.5, -3.0)
+    path = tmp_path / "bold.nii.gz"
+    _write_gz(path, img, members)
+    loaded = _reader.open_img(path)
+    assert _reader._can_stream_gzip(loaded)
+    expected = np.asarray(nib.load(path).dataobj, dtype=np.float64)
+    for dtype in (np.float32, np.float64):
+        out = np.concatenate([c for _, c in _reader.iter_chunks(path, 4, dtype=dtype)], axis=-1)
+        assert out.dtype == dtype and out.flags.writeable
+        np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_gzip_stream_truncated_and_early_close(tmp_path):
+    img = nib.Nifti1Image(np.ones((8, 8, 8, 12), np.float32), np.eye(4))
+    path = tmp_path / "short.nii.gz"
+    path.write_bytes(gzip.compress(img.to_bytes()[: 352 + 8**3 * 4 * 5]))
+    chunks = _reader.iter_chunks(path, chunk_volumes=2)
+    assert next(chunks)[1].shape == (8, 8, 8, 2)
+    with pytest.raises(ValueError, match="short.nii.gz.* truncated"):
+        list(chunks)
+    full = tmp_path / "full.nii.gz"
+    img.to_filename(full)
+    chunks = _reader.iter_chunks(full, chunk_volumes=3)
+    next(chunks)
+    chunks.close()
+    corrupt = tmp_path / "corrupt.nii.gz"
+    raw = bytearray(full.read_bytes())
+    raw[len(raw) // 2 : len(raw) // 2 + 64] = b"\xff" * 64
+    corrupt.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="corrupt.nii.gz"):
+        list(_reader.iter_chunks(corrupt, chunk_volumes=3))
