@@ -18,11 +18,8 @@ nothing or a participant was not found, 64 usage error, 65 bad input data, 66 mi
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import math
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -81,49 +78,6 @@ def _type(convert: Callable[[str], object], what: str) -> Callable[[str], object
     return parse
 
 
-def _in_range(kind: type, low: float, high: float = math.inf, *, open_low: bool = False):
-    """Return a converter to ``kind`` that accepts values in [low, high] (or (low, high])."""
-
-    def convert(text: str) -> float:
-        value = kind(text)
-        if not low <= value <= high or (open_low and value == low):
-            raise ValueError("")
-        return value
-
-    return convert
-
-
-_POSITIVE_FLOAT = _in_range(float, 0.0, open_low=True)
-_FRACTION = _in_range(float, 0.0, 1.0)
-
-
-def _strip_prefix(prefix: str) -> Callable[[str], str]:
-    def strip(text: str) -> str:
-        label = text[len(prefix) :] if text.startswith(prefix) else text
-        if not label or not label.isalnum():
-            raise ValueError("labels are letters and digits only")
-        return label
-
-    return strip
-
-
-def _space(text: str) -> Space:
-    return Space.parse(text)
-
-
-def _filter_file(text: str) -> dict:
-    path = Path(text)
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read it as JSON: {exc}") from None
-    if not isinstance(content, dict) or not all(isinstance(v, dict) for v in content.values()):
-        raise ValueError('expected a JSON object of queries, e.g. {"bold": {"acquisition": "mb4"}}')
-    return content
-
-
 def _build_parser() -> argparse.ArgumentParser:
     """Build the command-line parser (no validation across options, no side effects).
 
@@ -165,27 +119,27 @@ def _build_parser() -> argparse.ArgumentParser:
         dest="participant_label",
         nargs="+",
         metavar="LABEL",
-        type=_type(_strip_prefix("sub-"), "a participant label"),
+        type=_type(cfg.strip_prefix("sub-"), "a participant label"),
         help="participants to process, with or without 'sub-' (e.g. 01 sub-02). Default: all.",
     )
     sel.add_argument(
         "--session-label",
         nargs="+",
         metavar="LABEL",
-        type=_type(_strip_prefix("ses-"), "a session label"),
+        type=_type(cfg.strip_prefix("ses-"), "a session label"),
         help="sessions to process, with or without 'ses-'. Default: all.",
     )
     sel.add_argument(
         "--task",
         nargs="+",
         metavar="LABEL",
-        type=_type(_strip_prefix("task-"), "a task label"),
+        type=_type(cfg.strip_prefix("task-"), "a task label"),
         help="tasks to process, with or without 'task-'. Default: all.",
     )
     sel.add_argument(
         "--bids-filter-file",
         metavar="FILE",
-        type=_type(_filter_file, "a BIDS filter file"),
+        type=_type(cfg.read_filter_file, "a BIDS filter file"),
         help='JSON file of extra pybids filters, fMRIPrep style; its "bold" query selects '
         'the runs, e.g. {"bold": {"acquisition": "mb4"}}. Default: none.',
     )
@@ -200,7 +154,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--space",
         nargs="+",
         metavar="SPACE",
-        type=_type(_space, "a space"),
+        type=_type(Space.parse, "a space"),
         default=[Space(cfg.DEFAULT_SPACE)],
         help="output spaces of the fMRIPrep runs to use, optionally with a resolution "
         "(e.g. MNI152NLin2009cAsym:res-2, MNI152NLin6Asym, T1w). Without res-, every resolution "
@@ -224,14 +178,14 @@ def _build_parser() -> argparse.ArgumentParser:
     atl.add_argument(
         "--radius",
         metavar="MM",
-        type=_type(_POSITIVE_FLOAT, "a positive radius in mm"),
+        type=_type(cfg.POSITIVE_FLOAT, "a positive radius in mm"),
         default=cfg.DEFAULT_RADIUS,
         help=f"sphere radius in mm for coordinate atlases. Default: {cfg.DEFAULT_RADIUS:g}.",
     )
     atl.add_argument(
         "--min-coverage",
         metavar="FRACTION",
-        type=_type(_FRACTION, "a fraction between 0 and 1"),
+        type=_type(cfg.FRACTION, "a fraction between 0 and 1"),
         default=cfg.DEFAULT_MIN_COVERAGE,
         help="regions with a smaller fraction of their voxels inside the run's mask get n/a "
         f"time series. Default: {cfg.DEFAULT_MIN_COVERAGE:g}.",
@@ -251,41 +205,43 @@ def _build_parser() -> argparse.ArgumentParser:
     den.add_argument(
         "--fd-threshold",
         metavar="MM",
-        type=_type(_POSITIVE_FLOAT, "a positive framewise displacement in mm"),
-        help="censor volumes with framewise displacement above this (for strategies that "
-        "scrub). Default: the strategy's own (0.5 mm for scrubbing).",
+        type=_type(cfg.POSITIVE_FLOAT, "a positive framewise displacement in mm"),
+        help="censor volumes with framewise displacement above this; with a strategy that does "
+        "not scrub (e.g. simple) it turns scrubbing on. Default: the strategy's own (0.5 mm "
+        "for scrubbing, none for the others).",
     )
     den.add_argument(
         "--std-dvars-threshold",
         metavar="VALUE",
-        type=_type(_POSITIVE_FLOAT, "a positive standardised DVARS"),
-        help="censor volumes with standardised DVARS above this (for strategies that scrub). "
-        "Default: the strategy's own (1.5 for scrubbing).",
+        type=_type(cfg.POSITIVE_FLOAT, "a positive standardised DVARS"),
+        help="censor volumes with standardised DVARS above this; with a strategy that does not "
+        "scrub it turns scrubbing on. Default: the strategy's own (1.5 for scrubbing, none for "
+        "the others).",
     )
     den.add_argument(
         "--dummy-scans",
         metavar="N",
-        type=_type(_in_range(int, 0), "a number of volumes (0 or more)"),
+        type=_type(cfg.in_range(int, 0), "a number of volumes (0 or more)"),
         help="drop the first N volumes of each run. Default: the non-steady-state volumes "
         "fMRIPrep detected.",
     )
     den.add_argument(
         "--high-pass",
         metavar="HZ",
-        type=_type(_POSITIVE_FLOAT, "a positive frequency in Hz"),
+        type=_type(cfg.POSITIVE_FLOAT, "a positive frequency in Hz"),
         help="Butterworth high-pass cut-off in Hz (e.g. 0.01). Default: none (strategies with "
         "'high_pass' already regress fMRIPrep's cosine drift terms).",
     )
     den.add_argument(
         "--low-pass",
         metavar="HZ",
-        type=_type(_POSITIVE_FLOAT, "a positive frequency in Hz"),
+        type=_type(cfg.POSITIVE_FLOAT, "a positive frequency in Hz"),
         help="Butterworth low-pass cut-off in Hz (e.g. 0.08). Default: none.",
     )
     den.add_argument(
         "--smoothing-fwhm",
         metavar="MM",
-        type=_type(_POSITIVE_FLOAT, "a positive FWHM in mm"),
+        type=_type(cfg.POSITIVE_FLOAT, "a positive FWHM in mm"),
         help="spatial smoothing (Gaussian FWHM in mm) before extraction. Default: none.",
     )
     den.add_argument(
@@ -299,7 +255,7 @@ def _build_parser() -> argparse.ArgumentParser:
     den.add_argument(
         "--min-volumes",
         metavar="N",
-        type=_type(_in_range(int, 1), "a positive number of volumes"),
+        type=_type(cfg.in_range(int, 1), "a positive number of volumes"),
         default=cfg.DEFAULT_MIN_VOLUMES,
         help="skip (and record in the QC table) a run with fewer volumes left after censoring, "
         "or with no more volumes than confound regressors. "
@@ -319,7 +275,7 @@ def _build_parser() -> argparse.ArgumentParser:
     msk.add_argument(
         "--gm-threshold",
         metavar="P",
-        type=_type(_FRACTION, "a probability between 0 and 1"),
+        type=_type(cfg.FRACTION, "a probability between 0 and 1"),
         default=cfg.DEFAULT_GM_THRESHOLD,
         help="grey-matter probability a voxel needs for --mask gm. 0.5 keeps voxels where grey "
         "matter is the majority tissue, so grey matter is their most likely class. "
@@ -328,7 +284,7 @@ def _build_parser() -> argparse.ArgumentParser:
     msk.add_argument(
         "--group-mask-threshold",
         metavar="FRACTION",
-        type=_type(_FRACTION, "a fraction between 0 and 1"),
+        type=_type(cfg.FRACTION, "a fraction between 0 and 1"),
         default=cfg.DEFAULT_GROUP_MASK_THRESHOLD,
         help="group level: a voxel enters the group mask when it is in at least this fraction "
         "of the runs' masks (1 = intersection, 0 = union). "
@@ -363,7 +319,7 @@ def _build_parser() -> argparse.ArgumentParser:
     perf.add_argument(
         "--nprocs",
         metavar="N",
-        type=_type(_in_range(int, 1), "a positive number of processes"),
+        type=_type(cfg.in_range(int, 1), "a positive number of processes"),
         default=1,
         help="runs processed in parallel, one process each. Default: 1.",
     )
@@ -386,36 +342,6 @@ def _build_parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="only warnings, errors and the summary."
     )
     return parser
-
-
-def _check_strategy(strategy: str) -> str:
-    """Return a known strategy name, or a JSON strategy file as an absolute path."""
-    from bidsmask.confounds import list_strategies
-
-    if strategy.endswith(".json"):
-        path = Path(strategy).expanduser().resolve()
-        if not path.is_file():
-            raise MissingInputError(f"--strategy: strategy file not found: {path}.")
-        return str(path)
-    known = list_strategies()
-    if strategy not in known:
-        raise UsageError(
-            f"--strategy: unknown strategy {strategy!r}; choose from {', '.join(known)}, "
-            "or give a JSON strategy file."
-        )
-    return strategy
-
-
-def _check_atlas(atlas: str) -> None:
-    """Check that an --atlas value can be understood (files are read later, per space)."""
-    from bidsmask.atlases import parse_atlas_spec
-
-    try:
-        parse_atlas_spec(atlas)
-    except FileNotFoundError as exc:
-        raise MissingInputError(f"--atlas: {exc}") from None
-    except ValueError as exc:
-        raise UsageError(f"--atlas: {exc}") from None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Config:
@@ -473,7 +399,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
                 "other measures; give either 'none' or the measures you want."
             )
         connectivity = ()
-    strategies = tuple(dict.fromkeys(_check_strategy(s) for s in ns.strategy))
+    strategies = tuple(dict.fromkeys(cfg.check_strategy(s) for s in ns.strategy))
     labels = [strategy_label(s) for s in strategies]
     clashes = sorted({lab for lab in labels if labels.count(lab) > 1})
     if clashes:
@@ -483,7 +409,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         )
     atlases = tuple(dict.fromkeys(ns.atlas))
     for atlas in atlases:
-        _check_atlas(atlas)
+        cfg.check_atlas(atlas)
     if ns.analysis_level == "group" and (ns.session_label or ns.task or ns.bids_filter_file):
         logger.warning(
             "--session-label/--task/--bids-filter-file select runs at the participant level; "
@@ -526,19 +452,6 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     )
 
 
-def _prepare_output_dir(output_dir: Path) -> None:
-    """Create OUTPUT_DIR and check that files can be written in it (OutputError otherwise)."""
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".bidsmask-write-test-"):
-            pass
-    except OSError as exc:
-        raise OutputError(
-            f"OUTPUT_DIR {output_dir} cannot be created or written ({exc.strerror or exc}). "
-            "Choose a folder you can write to, or fix its permissions."
-        ) from None
-
-
 def _run_level(config: Config, log_file: Path) -> int:
     """Run the requested analysis level; the import waits so that ``--help`` stays fast."""
     if config.analysis_level == "participant":
@@ -575,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
 
     try:
-        _prepare_output_dir(config.output_dir)
+        cfg.prepare_output_dir(config.output_dir)
         config.logs_dir.mkdir(exist_ok=True)
     except (AppError, OSError) as exc:
         with logging_to(config.verbosity):

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bidsmask._version import __version__
+from bidsmask.app.exitcodes import MissingInputError, OutputError, UsageError
 from bidsmask.bids.naming import sanitize_label
 
 #: Default analysis choices, shown in ``--help`` and recorded in every sidecar.
@@ -254,3 +258,89 @@ def strategy_label(strategy: str) -> str:
     """
     name = Path(strategy).name.split(".")[0] if strategy.endswith(".json") else strategy
     return sanitize_label(name)
+
+
+# Validation of single values (used by the parser in ``bidsmask.app.cli``) ---------------------
+def in_range(kind: type, low: float, high: float = math.inf, *, open_low: bool = False):
+    """Return a converter to ``kind`` that accepts values in [low, high] (or (low, high])."""
+
+    def convert(text: str) -> float:
+        value = kind(text)
+        if not low <= value <= high or (open_low and value == low):
+            raise ValueError("")
+        return value
+
+    return convert
+
+
+POSITIVE_FLOAT = in_range(float, 0.0, open_low=True)
+FRACTION = in_range(float, 0.0, 1.0)
+
+
+def strip_prefix(prefix: str) -> Callable[[str], str]:
+    """Return a converter of a BIDS label given with or without ``prefix`` (e.g. ``sub-``)."""
+
+    def strip(text: str) -> str:
+        label = text[len(prefix) :] if text.startswith(prefix) else text
+        if not label or not label.isalnum():
+            raise ValueError("labels are letters and digits only")
+        return label
+
+    return strip
+
+
+def read_filter_file(text: str) -> dict:
+    """Read a ``--bids-filter-file``: a JSON object of queries (ValueError naming the problem)."""
+    path = Path(text)
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read it as JSON: {exc}") from None
+    if not isinstance(content, dict) or not all(isinstance(v, dict) for v in content.values()):
+        raise ValueError('expected a JSON object of queries, e.g. {"bold": {"acquisition": "mb4"}}')
+    return content
+
+
+def check_strategy(strategy: str) -> str:
+    """Return a known strategy name, or a JSON strategy file as an absolute path."""
+    from bidsmask.confounds import list_strategies
+
+    if strategy.endswith(".json"):
+        path = Path(strategy).expanduser().resolve()
+        if not path.is_file():
+            raise MissingInputError(f"--strategy: strategy file not found: {path}.")
+        return str(path)
+    known = list_strategies()
+    if strategy not in known:
+        raise UsageError(
+            f"--strategy: unknown strategy {strategy!r}; choose from {', '.join(known)}, "
+            "or give a JSON strategy file."
+        )
+    return strategy
+
+
+def check_atlas(atlas: str) -> None:
+    """Check that an --atlas value can be understood (files are read later, per space)."""
+    from bidsmask.atlases import parse_atlas_spec
+
+    try:
+        parse_atlas_spec(atlas)
+    except FileNotFoundError as exc:
+        raise MissingInputError(f"--atlas: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"--atlas: {exc}") from None
+
+
+def prepare_output_dir(output_dir: Path) -> None:
+    """Create OUTPUT_DIR and check that files can be written in it (OutputError otherwise)."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".bidsmask-write-test-"):
+            pass
+    except OSError as exc:
+        raise OutputError(
+            f"OUTPUT_DIR {output_dir} cannot be created or written ({exc.strerror or exc}). "
+            "Choose a folder you can write to, or fix its permissions."
+        ) from None

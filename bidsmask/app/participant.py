@@ -1,51 +1,34 @@
-"""The participant level: every selected run → mask, cleaned region time series, connectivity.
+"""The participant level: find the selected runs, process each, report progress.
 
-For each run (one preprocessed BOLD file in one space):
+:func:`run_participant_level` lists the runs with :func:`bidsmask.bids.layout.collect_runs`
+(pybids database in the work dir), resolves every ``--atlas`` for each space
+(:func:`plan_jobs`; an atlas missing from a space is an error before any run starts, and the atlases
+used are written at the output root), then processes the runs one after the other, or in
+``--nprocs`` worker processes (``spawn``), with :func:`process_run`; each run's steps are in
+:mod:`bidsmask.app.run`. A progress line is logged as each run finishes, then the summary;
+``dataset_description.json`` is written in a ``finally``.
 
-1. the mask: ``fmriprep`` — the run's fMRIPrep brain mask; ``epi`` — :func:`compute_epi_mask` of
-   the BOLD; ``gm`` — the fMRIPrep mask ∩ a grey-matter probability map thresholded at
-   ``--gm-threshold`` (default 0.5: grey matter is then the majority tissue of the voxel, its most
-   likely class; nilearn's 0.2 for its GM template mask keeps voxels that are mostly white
-   matter or CSF, which dilutes region means). The map is TemplateFlow's ``label-GM`` probseg of
-   the space, or, in ``T1w`` space, the participant's own fMRIPrep GM probseg, resampled
-   (continuous) to the BOLD grid;
-2. the BOLD is read once (:func:`bidsmask.regions.extract`) for every atlas, plus the voxels of
-   the mask with ``--save-denoised-bold``; atlases are resampled to the BOLD grid as nilearn's
-   maskers do (nearest for labels, continuous for maps);
-3. for each strategy, :func:`bidsmask.confounds.load_strategy` gives the confounds and the sample
-   mask (dummy scans, non-steady-state volumes, scrubbing); a strategy leaving fewer than
-   ``--min-volumes`` volumes, or no more volumes than regressors, is skipped and recorded;
-   :func:`bidsmask.signal.clean` cleans each atlas's signals (linear detrend, optional
-   Butterworth filter, confound regression, standardization) and the kept volumes are written;
-   regions with less than ``--min-coverage`` of their voxels inside the mask are ``n/a``;
-4. connectivity matrices (:mod:`bidsmask.connectivity`), then the run's completion record, last.
-
-Every file is written atomically (:mod:`bidsmask.bids.writer`); a run whose record lists all its
-expected outputs, made with the same parameters, is skipped on a rerun unless ``--overwrite``.
+Resume: a run whose completion record (``OUTPUT_DIR/logs/runs/<run>.json``) lists every expected
+output, unchanged, made with the same parameters, is not redone unless ``--overwrite``; a run
+killed part-way has no record and is redone (its stale temporary files removed). One failing run
+does not stop the others: it is recorded as failed and sets the exit code.
 """
 
 from __future__ import annotations
 
-import functools
+import json
 import logging
 import multiprocessing
-import os
 import re
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
-import numpy as np
-import pandas as pd
-
-from bidsmask import _reader, connectivity, image, masking, regions, signal
 from bidsmask._version import __version__
-from bidsmask.app.config import Config, strategy_label
+from bidsmask.app.config import Config
 from bidsmask.app.exitcodes import (
     DataError,
     MissingInputError,
@@ -62,88 +45,14 @@ from bidsmask.app.report import (
     RunOutcome,
     setup_worker_logging,
 )
-from bidsmask.atlases import NATIVE_SPACES, Atlas, AtlasSpec, load_atlas, parse_atlas_spec
+from bidsmask.app.run import RunJob, mask_path, output_paths, process, run_parameters
+from bidsmask.atlases import Atlas, AtlasSpec, load_atlas, parse_atlas_spec
 from bidsmask.bids import layout, naming, writer
 from bidsmask.bids.layout import RunRecord
-from bidsmask.confounds import load_strategy
 
 logger = logging.getLogger(__name__)
 
 _ENTITY = re.compile(r"([a-z]+)-([A-Za-z0-9]+)")
-CONNECTIVITY_KINDS = {
-    "correlation": "correlation",
-    "partial-correlation": "partial correlation",
-    "covariance": "covariance",
-}
-
-
-@dataclass(frozen=True)
-class RunJob:
-    """Everything one worker needs for one run (picklable)."""
-
-    config: Config
-    run: RunRecord
-    atlases: tuple[Atlas, ...]
-    native_atlases: tuple[AtlasSpec, ...] = ()
-    gm_template: Path | None = None
-
-    @property
-    def source(self) -> dict[str, str]:
-        """Entities every output of the run carries (BIDS order, short tags)."""
-        return naming.source_entities(self.run.entities)
-
-    @property
-    def stem(self) -> str:
-        """The run's identifier, e.g. ``sub-01_task-rest_space-MNI152NLin2009cAsym_res-2``."""
-        return naming.run_stem(self.run.entities)
-
-
-def run_parameters(config: Config) -> dict:
-    """Return the options that determine a run's outputs (a rerun with others redoes the run)."""
-    keys = (
-        "atlases radius strategies fd_threshold std_dvars_threshold dummy_scans high_pass "
-        "low_pass smoothing_fwhm standardize min_coverage min_volumes mask gm_threshold "
-        "save_denoised_bold connectivity"
-    ).split()
-    values = config.to_dict()
-    return {"bidsmask_version": __version__, **{k: values[k] for k in keys}}
-
-
-def output_paths(job: RunJob, atlas_entities: list[tuple[dict, str]], strategy: str) -> list:
-    """Relative paths of one strategy's outputs: time series, matrices, optional denoised BOLD.
-
-    Parameters
-    ----------
-    job : RunJob
-        The run.
-    atlas_entities : list of (dict, str)
-        Each atlas's entities and kind (``labels``, ``maps`` or ``spheres``).
-    strategy : str
-        The strategy.
-
-    Returns
-    -------
-    list of (str, Path)
-        ``(role, path)`` pairs; roles are ``timeseries:<i>``, ``relmat:<i>:<kind>`` and ``bold``.
-    """
-    desc = strategy_label(strategy)
-    paths = []
-    for i, (ents, kind) in enumerate(atlas_entities):
-        stat = None if kind == "maps" else "mean"
-        base = {**job.source, **ents}
-        paths.append(
-            (
-                f"timeseries:{i}",
-                naming.build_path({**base, "stat": stat, "desc": desc}, "timeseries", ".tsv"),
-            )
-        )
-        for kind_option in job.config.connectivity:
-            meas = connectivity.MEASURES[CONNECTIVITY_KINDS[kind_option]][0]
-            path = naming.build_path({**base, "meas": meas, "desc": desc}, "relmat", ".tsv")
-            paths.append((f"relmat:{i}:{kind_option}", path))
-    if job.config.save_denoised_bold:
-        paths.append(("bold", naming.build_path({**job.source, "desc": desc}, "bold", ".nii.gz")))
-    return paths
 
 
 def _with_sidecars(paths: list[Path]) -> list[Path]:
@@ -152,11 +61,6 @@ def _with_sidecars(paths: list[Path]) -> list[Path]:
         out.append(path)
         out.append(path.with_name(path.name.split(".")[0] + ".json"))
     return out
-
-
-def mask_path(job: RunJob) -> Path:
-    """Relative path of the run's mask."""
-    return naming.build_path({**job.source, "desc": "brain"}, "mask", ".nii.gz")
 
 
 def _atlas_entities(job: RunJob) -> list[tuple[dict, str]]:
@@ -175,11 +79,27 @@ def expected_outputs(job: RunJob, skipped: set[str] = frozenset()) -> list[Path]
     return _with_sidecars(files)
 
 
+def _remove_stale_temporaries(job: RunJob) -> None:
+    """Remove the temporary files that a killed earlier attempt at this run left behind."""
+    out = job.config.output_dir
+    candidates = [
+        *(out / mask_path(job).parent).glob(".sub-*.tmp*"),
+        *(out / writer.MARKER_DIR).glob(f".{job.stem}.*.tmp*"),
+    ]
+    for tmp in candidates:
+        entities = dict(_ENTITY.findall(tmp.name[1:].split(".")[0]))
+        if all(entities.get(k) == v for k, v in job.source.items()) and all(
+            k in job.source for k in entities if k in naming.SOURCE_ENTITIES
+        ):
+            logger.info("Removing %s, left by an interrupted earlier attempt.", tmp)
+            tmp.unlink(missing_ok=True)
+
+
 def _is_complete(job: RunJob) -> bool:
     out = job.config.output_dir
     record = writer.run_marker_path(out, job.stem)
     try:
-        info = pd.read_json(record, typ="series")
+        info = json.loads(record.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     if info.get("Status") not in (DONE, SKIPPED) or info.get("Parameters") != run_parameters(
@@ -208,8 +128,9 @@ def process_run(job: RunJob) -> RunOutcome:
     label = job.stem.replace("_", " ")
     if not job.config.overwrite and _is_complete(job):
         return RunOutcome(label, UP_TO_DATE)
+    _remove_stale_temporaries(job)
     try:
-        status, outputs, notes, reason = _process(job)
+        status, outputs, notes, reason = process(job)
     except Exception as exc:  # one bad run must not stop the others
         logger.debug("Run %s failed", job.stem, exc_info=True)
         info = {"Status": FAILED, "Reason": str(exc), "Entities": job.source}
@@ -222,435 +143,6 @@ def process_run(job: RunJob) -> RunOutcome:
             exit_code=exit_code_for(exc),
         )
     return RunOutcome(label, status, time.perf_counter() - start, outputs, reason, notes=notes)
-
-
-def _process(job: RunJob) -> tuple[str, list[str], list[str], str]:
-    """Do the work of :func:`process_run`; return (status, files written, notes, reason)."""
-    config, run, out = job.config, job.run, job.config.output_dir
-    _remove_stale_temporaries(job)
-    bold = _reader.open_img(run.bold)
-    if len(bold.shape) != 4:
-        raise DataError(f"{run.bold} is not a 4D BOLD series (shape {bold.shape}).")
-    n_volumes = int(bold.shape[3])
-    mask_img, mask_sidecar = build_mask(job, bold)
-    mask = np.asarray(mask_img.dataobj).astype(bool)
-    atlases = list(job.atlases)
-    for spec in job.native_atlases:
-        native = getattr(run, spec.name)
-        atlases.append(load_atlas(spec, run.space, run.res, native_dseg=native))
-        writer.write_atlas(out, atlases[-1])
-    built = [atlas_spec(atlas, bold, mask, config.radius) for atlas in atlases]
-    specs = [spec for spec, _ in built]
-    if config.save_denoised_bold:
-        specs.append(regions.VoxelSpec(mask))
-    logger.debug("%s: extracting %d region sets in one pass", job.stem, len(specs))
-    signals = regions.extract(run.bold, specs, smoothing_fwhm=config.smoothing_fwhm)
-
-    uris = {
-        "bold": writer.bids_uri(run.bold, config.fmriprep_dir, "fmriprep"),
-        "confounds": writer.bids_uri(run.confounds, config.fmriprep_dir, "fmriprep"),
-        "mask": writer.bids_uri(out / mask_path(job), out),
-    }
-    written = _write_image(out, mask_path(job), mask_img, mask_sidecar)
-    fd = _framewise_displacement(run.confounds)
-    record = {
-        "Status": DONE,
-        "Entities": job.source,
-        "Parameters": run_parameters(config),
-        "VolumesTotal": n_volumes,
-        "MeanFramewiseDisplacement": None if fd is None else float(np.nanmean(fd)),
-        "Mask": str(mask_path(job)),
-        "MaskVoxels": int(mask.sum()),
-        "Strategies": {},
-    }
-    notes = []
-    for strategy in config.strategies:
-        overrides = {
-            "fd_threshold": config.fd_threshold,
-            "std_dvars_threshold": config.std_dvars_threshold,
-            "n_dummy_scans": config.dummy_scans,
-        }
-        confounds, sample_mask, params = load_strategy(
-            run.bold, strategy, **{k: v for k, v in overrides.items() if v is not None}
-        )
-        kept = np.arange(n_volumes) if sample_mask is None else np.asarray(sample_mask)
-        info = {"VolumesKept": int(kept.size), "VolumesCensored": int(n_volumes - kept.size)}
-        if fd is not None:
-            info["MeanFramewiseDisplacement"] = record["MeanFramewiseDisplacement"]
-            info["MeanFramewiseDisplacementKept"] = float(np.nanmean(fd[kept]))
-        too_few = _too_few_volumes(kept.size, confounds.shape[1], config.min_volumes)
-        if too_few:
-            record["Strategies"][strategy] = {"Status": SKIPPED, "Reason": too_few, **info}
-            notes.append(f"{strategy}: skipped, {too_few}")
-            continue
-        context = _Context(job, strategy, params, confounds, kept, uris, info)
-        files, coverage = _write_strategy(context, atlases, built, signals, mask_img)
-        written += files
-        record["Strategies"][strategy] = {
-            "Status": DONE,
-            "MinRegionCoverage": coverage,
-            "Outputs": [str(f) for f in files],
-            **info,
-        }
-    if all(rec["Status"] == SKIPPED for rec in record["Strategies"].values()):
-        record["Status"] = SKIPPED
-    reason = "; ".join(notes) if record["Status"] == SKIPPED else ""
-    writer.mark_run_complete(out, job.stem, written, record)
-    return record["Status"], [str(p) for p in written], notes, reason
-
-
-def _too_few_volumes(n_kept: int, n_regressors: int, min_volumes: int) -> str:
-    """Return why a strategy leaves too few volumes, or an empty string."""
-    if n_kept < min_volumes:
-        return f"{n_kept} volumes left after censoring (--min-volumes {min_volumes})"
-    if n_kept <= n_regressors + 1:
-        return (
-            f"{n_kept} volumes left after censoring for {n_regressors} confound regressors "
-            "(no degrees of freedom left)"
-        )
-    return ""
-
-
-@dataclass
-class _Context:
-    """One run cleaned with one strategy: what every output of that strategy needs."""
-
-    job: RunJob
-    strategy: str
-    params: dict
-    confounds: pd.DataFrame
-    kept: np.ndarray
-    uris: dict
-    info: dict
-
-    def clean(self, signals: np.ndarray) -> np.ndarray:
-        """Clean (n_volumes, n) signals; return the kept volumes, float32."""
-        config = self.job.config
-        return signal.clean(
-            signals,
-            detrend=True,
-            standardize=config.standardize,
-            sample_mask=None if self.kept.size == signals.shape[0] else self.kept,
-            confounds=self.confounds.to_numpy() if self.confounds.shape[1] else None,
-            standardize_confounds=True,
-            filter="butterworth",
-            low_pass=config.low_pass,
-            high_pass=config.high_pass,
-            t_r=self.job.run.repetition_time,
-        )
-
-    def sidecar(self) -> dict:
-        """Fields shared by the strategy's time series and denoised BOLD sidecars."""
-        config = self.job.config
-        params = {k: v for k, v in self.params.items() if k != "columns"}
-        if isinstance(params.get("confounds_file"), str):
-            params["confounds_file"] = self.uris["confounds"]
-        return {
-            "SamplingFrequency": 1.0 / self.job.run.repetition_time,
-            "RepetitionTime": self.job.run.repetition_time,
-            "Sources": [self.uris["bold"], self.uris["confounds"], self.uris["mask"]],
-            "Strategy": self.strategy,
-            "ConfoundColumns": list(self.confounds.columns),
-            "ConfoundParameters": params,
-            "CleaningParameters": {
-                "detrend": True,
-                "standardize": config.standardize,
-                "standardize_confounds": True,
-                "filter": "butterworth" if config.low_pass or config.high_pass else None,
-                "high_pass": config.high_pass,
-                "low_pass": config.low_pass,
-                "smoothing_fwhm": config.smoothing_fwhm,
-                "t_r": self.job.run.repetition_time,
-            },
-            "VolumesTotal": int(self.info["VolumesKept"] + self.info["VolumesCensored"]),
-            **self.info,
-            "SampleMask": self.kept.tolist(),
-            "SoftwareVersion": f"bidsmask {__version__}",
-        }
-
-
-def _write_strategy(
-    ctx: _Context, atlases: list[Atlas], specs: list, signals: list[np.ndarray], mask_img
-) -> tuple[list[Path], dict]:
-    """Clean and write one strategy's time series, matrices and denoised BOLD."""
-    job, out, config = ctx.job, ctx.job.config.output_dir, ctx.job.config
-    paths = dict(output_paths(job, [(a.entities, a.kind) for a in atlases], ctx.strategy))
-    common = ctx.sidecar()
-    written: list[Path] = []
-    min_coverage = {}
-    for i, (atlas, (spec, positions), raw) in enumerate(zip(atlases, specs, signals, strict=False)):
-        table, coverage = region_table(atlas, spec, positions, ctx.clean(raw), config.min_coverage)
-        node_file = writer.bids_uri(out / writer.atlas_table_name(atlas), out)
-        names = list(atlas.region_names)
-        sidecar = {
-            **common,
-            "Description": _describe(atlas, ctx.strategy),
-            "Atlas": atlas.spec.text,
-            "NodeFiles": [node_file],
-            "RegionCoverage": dict(zip(names, coverage.round(4).tolist(), strict=True)),
-            "MinCoverage": config.min_coverage,
-            "RegionsBelowMinCoverage": [
-                n for n, c in zip(names, coverage, strict=True) if c < config.min_coverage or c == 0
-            ],
-        }
-        timeseries = paths[f"timeseries:{i}"]
-        written += _write_table(out, timeseries, table, sidecar)
-        min_coverage[atlas.spec.text] = float(coverage.min())
-        for option in config.connectivity:
-            kind = CONNECTIVITY_KINDS[option]
-            matrix, estimator = _connectivity(table.to_numpy(), kind, timeseries)
-            frame = pd.DataFrame(matrix, index=pd.Index(names, name="node"), columns=names)
-            rel_sidecar = connectivity.relmat_sidecar(
-                kind, estimator, [node_file], [writer.bids_uri(out / timeseries, out)]
-            )
-            written += _write_table(out, paths[f"relmat:{i}:{option}"], frame, rel_sidecar, True)
-    if config.save_denoised_bold:
-        cleaned = ctx.clean(signals[-1])
-        img = masking.unmask(cleaned, mask_img)
-        img.header.set_zooms((*img.header.get_zooms()[:3], job.run.repetition_time))
-        img.header.set_xyzt_units("mm", "sec")
-        sidecar = {**common, "SkullStripped": True, "Description": _describe(None, ctx.strategy)}
-        written += _write_image(out, paths["bold"], img, sidecar)
-    return written, min_coverage
-
-
-def _describe(atlas: Atlas | None, strategy: str) -> str:
-    if atlas is None:
-        what = "BOLD signal of every voxel of the mask"
-    elif atlas.kind == "maps":
-        what = f"Least-squares signal of each map of atlas {atlas.spec.text}"
-    elif atlas.kind == "spheres":
-        what = f"Mean BOLD signal in a sphere around each coordinate of {atlas.spec.text}"
-    else:
-        what = f"Mean BOLD signal of each region of atlas {atlas.spec.text}"
-    return f"{what}, cleaned with denoising strategy {strategy!r}; censored volumes removed."
-
-
-def _connectivity(values: np.ndarray, kind: str, source: Path) -> tuple[np.ndarray, str]:
-    """Return the matrix and the estimator used (Ledoit-Wolf when the covariance is singular)."""
-    try:
-        return connectivity.connectivity_matrix(values, kind), "empirical"
-    except ValueError as exc:
-        if kind != "partial correlation":
-            raise
-        logger.debug("%s: %s Using Ledoit-Wolf shrinkage.", source.name, exc)
-        return connectivity.connectivity_matrix(values, kind, "ledoit_wolf"), "ledoit_wolf"
-
-
-def region_table(
-    atlas: Atlas, spec, positions: np.ndarray, cleaned: np.ndarray, min_coverage: float
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Put a spec's signals into the atlas's region order, n/a below the minimum coverage.
-
-    Parameters
-    ----------
-    atlas : Atlas
-        The atlas (its regions give the columns).
-    spec : LabelsSpec, MapsSpec or SpheresSpec
-        The spec the signals came from.
-    positions : numpy.ndarray
-        Atlas column of each spec column (-1: not in the atlas's table).
-    cleaned : numpy.ndarray
-        (n_kept, spec.n_elements) cleaned signals.
-    min_coverage : float
-        Regions with a smaller fraction of their voxels in the mask (or none) become NaN.
-
-    Returns
-    -------
-    table : pandas.DataFrame
-        (n_kept, n_regions) float32, columns named after the regions.
-    coverage : numpy.ndarray
-        Coverage of every atlas region (0 for regions absent on the BOLD grid).
-    """
-    n_regions = len(atlas.region_ids)
-    full = np.full((cleaned.shape[0], n_regions), np.nan, dtype=np.float32)
-    coverage = np.zeros(n_regions)
-    known = positions >= 0
-    full[:, positions[known]] = cleaned[:, known]
-    coverage[positions[known]] = np.asarray(spec.coverage)[known]
-    full[:, (coverage < min_coverage) | (coverage == 0)] = np.nan
-    return pd.DataFrame(full, columns=list(atlas.region_names)), coverage
-
-
-def atlas_spec(atlas: Atlas, bold, mask: np.ndarray, radius: float) -> tuple[object, np.ndarray]:
-    """Build the extraction spec of an atlas on the BOLD grid, and its atlas positions.
-
-    Labels are resampled to the BOLD grid with nearest-neighbour interpolation, maps with
-    continuous interpolation (as nilearn's maskers with ``resampling_target="data"``); spheres
-    whose every voxel is outside the mask are left out (their regions become n/a).
-
-    Returns
-    -------
-    spec : LabelsSpec, MapsSpec or SpheresSpec
-        The spec, with the mask.
-    positions : numpy.ndarray
-        Atlas region index of each spec column (-1 for labels missing from the atlas's table).
-    """
-    shape3d, affine = tuple(bold.shape[:3]), bold.affine
-    if atlas.kind == "spheres":
-        unmasked = regions.SpheresSpec(atlas.coords, affine, shape3d, radius, allow_overlap=True)
-        inside = unmasked.membership @ mask.ravel()[unmasked.voxels].astype(float)
-        keep = np.flatnonzero(inside > 0)
-        spec = regions.SpheresSpec(
-            atlas.coords[keep], affine, shape3d, radius, mask, allow_overlap=True
-        )
-        return spec, keep
-    interpolation = "nearest" if atlas.kind == "labels" else "continuous"
-    data = _on_grid(str(atlas.image), tuple(map(tuple, affine.round(6))), shape3d, interpolation)
-    if atlas.kind == "maps":
-        spec = regions.MapsSpec(data, mask, keep_masked_maps=True)
-        return spec, np.asarray(spec.region_ids)
-    spec = regions.LabelsSpec(data, mask, keep_masked_labels=True)
-    where = {rid: i for i, rid in enumerate(atlas.region_ids)}
-    positions = np.array([where.get(int(r), -1) for r in spec.region_ids])
-    if (positions < 0).any():
-        logger.warning(
-            "Labels %s of %s are not in its label table; they are left out.",
-            spec.region_ids[positions < 0].tolist(),
-            atlas.image,
-        )
-    return spec, positions
-
-
-@functools.lru_cache(maxsize=4)
-def _on_grid(path: str, affine: tuple, shape3d: tuple, interpolation: str) -> np.ndarray:
-    """Return an atlas image's data on a grid (cached: runs of a space share their grid)."""
-    img = nib.load(path)
-    target = np.array(affine)
-    if tuple(img.shape[:3]) != shape3d or not np.allclose(img.affine, target, atol=1e-4):
-        img = image.resample_img(
-            img, target_affine=target, target_shape=shape3d, interpolation=interpolation
-        )
-    data = np.asarray(img.dataobj)
-    data.setflags(write=False)
-    return data
-
-
-def build_mask(job: RunJob, bold) -> tuple[nib.Nifti1Image, dict]:
-    """Make the run's mask (see the module docstring) and its sidecar.
-
-    Raises
-    ------
-    DataError
-        The fMRIPrep mask is not on the BOLD grid, or the grey-matter mask is empty.
-    FileNotFoundError
-        No grey-matter probability map for ``--mask gm``.
-    """
-    run, config = job.run, job.config
-    sources = [writer.bids_uri(run.bold, config.fmriprep_dir, "fmriprep")]
-    if config.mask == "epi":
-        data = np.asarray(masking.compute_epi_mask(run.bold).dataobj).astype(bool)
-        method = "compute_epi_mask of the preprocessed BOLD (lower_cutoff=0.2, upper_cutoff=0.85)"
-        return _mask_image(data, bold), {"Type": "Brain", "Sources": sources, "Method": method}
-    data, affine = masking.load_mask_img(run.mask)
-    if data.shape != tuple(bold.shape[:3]) or not np.allclose(affine, bold.affine, atol=1e-4):
-        raise DataError(
-            f"BOLD/mask grid mismatch: {run.mask} has shape {data.shape} and affine "
-            f"{np.round(affine, 3).tolist()}, but {run.bold} has shape {tuple(bold.shape[:3])} "
-            f"and affine {np.round(bold.affine, 3).tolist()}. They must be fMRIPrep's outputs of "
-            "the same run and space; re-run fMRIPrep or restore the original files."
-        )
-    sources.append(writer.bids_uri(run.mask, config.fmriprep_dir, "fmriprep"))
-    sidecar = {"Type": "Brain", "Sources": sources, "Method": "fMRIPrep's brain mask of the run"}
-    if config.mask == "gm":
-        gm_file = run.gm_probseg if run.space in NATIVE_SPACES else None
-        if gm_file is None and run.space in NATIVE_SPACES:
-            raise FileNotFoundError(
-                f"--mask gm: no label-GM_probseg for sub-{run.subject} in space {run.space} "
-                f"in {config.fmriprep_dir}; use --mask fmriprep or a template space."
-            )
-        gm_file = gm_file or template_gm_probseg(run.space, run.res)
-        gm = image.resample_img(
-            gm_file, target_affine=bold.affine, target_shape=bold.shape[:3], clip=True
-        )
-        data = data & (np.asarray(gm.dataobj) >= config.gm_threshold)
-        if not data.any():
-            raise DataError(
-                f"--mask gm: no voxel of {run.mask} has a grey-matter probability of at least "
-                f"{config.gm_threshold} in {gm_file}; lower --gm-threshold or use --mask fmriprep."
-            )
-        sidecar["Sources"].append(str(gm_file))
-        sidecar["Method"] = (
-            f"fMRIPrep's brain mask of the run, intersected with the grey-matter probability map "
-            f"resampled to the BOLD grid and thresholded at {config.gm_threshold}"
-        )
-        sidecar["GreyMatterThreshold"] = config.gm_threshold
-    return _mask_image(data, bold), sidecar
-
-
-def template_gm_probseg(space: str, res: str | None) -> Path:
-    """Return TemplateFlow's ``label-GM`` probseg of a template, read from ``TEMPLATEFLOW_HOME``.
-
-    The resolution of the run is preferred, then 2, then 1 (the map is resampled to the BOLD grid
-    anyway). Nothing is downloaded.
-
-    Raises
-    ------
-    FileNotFoundError
-        The file is not in ``TEMPLATEFLOW_HOME`` (the message says how to fetch it).
-    """
-    home = Path(os.environ.get("TEMPLATEFLOW_HOME", Path.home() / ".cache" / "templateflow"))
-    pattern = f"tpl-{space}_res-*_label-GM_probseg.nii.gz"
-    files = [f for f in sorted((home / f"tpl-{space}").glob(pattern)) if f.stat().st_size > 0]
-    if not files:
-        raise FileNotFoundError(
-            f"--mask gm: TemplateFlow's grey-matter map {pattern} is not in TEMPLATEFLOW_HOME "
-            f"({home}). On a machine with internet access run `bidsmask-fetch-templates` (or "
-            f"`python -c \"import templateflow.api as t; t.get('{space}', label='GM', "
-            "suffix='probseg')\"`) and point TEMPLATEFLOW_HOME to that folder."
-        )
-    by_res = {int(re.search(r"_res-0*(\d+)_", f.name)[1]): f for f in files}
-    wanted = [int(res)] if res is not None and res.isdigit() else []
-    return next((by_res[r] for r in [*wanted, 2, 1] if r in by_res), files[0])
-
-
-def _mask_image(data: np.ndarray, bold) -> nib.Nifti1Image:
-    img = nib.Nifti1Image(data.astype(np.uint8), bold.affine)
-    img.set_sform(bold.affine, int(bold.header.get("sform_code", 1)) or 1)
-    img.set_qform(bold.affine, int(bold.header.get("qform_code", 1)) or 1)
-    img.header.set_xyzt_units("mm")
-    return img
-
-
-def _write_image(out: Path, rel: Path, img, sidecar: dict) -> list[Path]:
-    writer.write_nifti(out / rel, img)
-    return [rel, _write_sidecar(out, rel, sidecar)]
-
-
-def _write_table(out: Path, rel: Path, frame, sidecar: dict, index: bool = False) -> list[Path]:
-    writer.write_tsv(out / rel, frame, index=index)
-    return [rel, _write_sidecar(out, rel, sidecar)]
-
-
-def _write_sidecar(out: Path, rel: Path, sidecar: dict) -> Path:
-    json_rel = rel.with_name(rel.name.split(".")[0] + ".json")
-    writer.write_json(out / json_rel, sidecar)
-    return json_rel
-
-
-def _framewise_displacement(confounds: Path) -> np.ndarray | None:
-    """Return the run's framewise displacement (NaN for the first volume), if fMRIPrep wrote it."""
-    header = pd.read_csv(confounds, sep="\t", nrows=0).columns
-    if "framewise_displacement" not in header:
-        return None
-    table = pd.read_csv(confounds, sep="\t", usecols=["framewise_displacement"], na_values="n/a")
-    return table["framewise_displacement"].to_numpy(dtype=float)
-
-
-def _remove_stale_temporaries(job: RunJob) -> None:
-    """Remove the temporary files that a killed earlier attempt at this run left behind."""
-    out = job.config.output_dir
-    candidates = [
-        *(out / mask_path(job).parent).glob(".sub-*.tmp*"),
-        *(out / writer.MARKER_DIR).glob(f".{job.stem}.*.tmp*"),
-    ]
-    for tmp in candidates:
-        entities = dict(_ENTITY.findall(tmp.name[1:].split(".")[0]))
-        if all(entities.get(k) == v for k, v in job.source.items()) and all(
-            k in job.source for k in entities if k in naming.SOURCE_ENTITIES
-        ):
-            logger.info("Removing %s, left by an interrupted earlier attempt.", tmp)
-            tmp.unlink(missing_ok=True)
 
 
 def run_participant_level(config: Config, log_file: Path | None = None) -> int:
