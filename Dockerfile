@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # bidsmask BIDS App image.
 #
 #   docker build -t bidsmask/bidsmask:0.1.0 .
@@ -51,9 +52,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     XDG_CACHE_HOME=/tmp/.cache \
     MPLCONFIGDIR=/tmp/.matplotlib
 
-COPY --from=builder /wheels /tmp/wheels
-RUN python -m pip install --no-index --find-links /tmp/wheels "bidsmask==${VERSION}" \
-    && rm -rf /tmp/wheels
+# The wheels are bind-mounted from the builder, so that no layer keeps them.
+RUN --mount=type=bind,from=builder,source=/wheels,target=/tmp/wheels \
+    python -m pip install --no-index --find-links /tmp/wheels "bidsmask==${VERSION}"
 
 # The TemplateFlow files bidsmask can use, fetched at build time: compute nodes need no network.
 # Masks, grey-matter maps and the default atlas come with every run of the command; other atlases
