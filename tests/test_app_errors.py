@@ -94,8 +94,11 @@ def test_selection_and_atlas_errors(run, capsys, args, code, message):
     assert message in capsys.readouterr().err
 
 
-def test_native_atlas_in_t1w_space(run, tmp_path):
-    assert run("--space", "T1w", "--atlas", "aparcaseg", "--task", "rest") == 0
+def test_native_atlas_in_t1w_space(run, tmp_path, capsys):
+    assert run("--space", "T1w", "--atlas", "aparcaseg", "--task", "rest", "-v") == 0
+    err = capsys.readouterr().err  # -v adds a line per strategy under the progress line
+    assert "[1/1] sub-01 task-rest space-T1w … done" in err
+    assert "simple: 79/80 volumes kept" in err
     func = tmp_path / "out" / "sub-01" / "func"
     (series,) = func.glob("*_atlas-aparcaseg_stat-mean_desc-simple_timeseries.tsv")
     assert "space-T1w" in series.name

@@ -8,9 +8,10 @@ after the run's outputs) and writes, at the root of OUTPUT_DIR:
   censoring, ``failed``), reason, volumes, volumes kept and censored, mean framewise displacement
   (all volumes, kept volumes), the lowest region coverage over the atlases, mask voxels and the
   output files;
-- per space (and resolution), ``space-<s>[_res-<r>]_desc-group_mask.nii.gz`` (+ ``.json``): the
-  voxels present in at least ``--group-mask-threshold`` of the runs' masks
-  (:func:`bidsmask.masking.intersect_masks` semantics, largest connected component kept);
+- per template space (and resolution), ``space-<s>[_res-<r>]_desc-group_mask.nii.gz`` (+
+  ``.json``): the voxels present in at least ``--group-mask-threshold`` of the runs' masks
+  (:func:`bidsmask.masking.intersect_masks` semantics, largest connected component kept); none
+  in native spaces (``T1w`` …), where each participant has its own grid;
 - per space × atlas × strategy × measure, ``space-…_atlas-…_meas-…_desc-<strategy>_relmat.tsv``
   (+ ``.json``): the average over runs of the run matrices — correlations (Pearson and partial)
   averaged in Fisher z space (:func:`bidsmask.connectivity.fisher_z_average`), covariances
@@ -35,6 +36,7 @@ from bidsmask import connectivity, masking
 from bidsmask.app.config import Config
 from bidsmask.app.exitcodes import DataError, NoMatchError
 from bidsmask.app.report import DONE, FAILED, SKIPPED
+from bidsmask.atlases import NATIVE_SPACES
 from bidsmask.bids import layout, naming, writer
 
 logger = logging.getLogger(__name__)
@@ -193,8 +195,10 @@ def group_masks(output_dir: Path, records: list[dict], threshold: float) -> list
     """Write one group mask per space (and resolution); return the files written."""
     by_space: dict[tuple, list[Path]] = defaultdict(list)
     for record in records:
+        ents = record["Entities"]
+        if ents.get("space") in NATIVE_SPACES:
+            continue  # each participant has its own grid: no group mask in native space
         if record.get("Status") in (DONE, SKIPPED) and record.get("Mask"):
-            ents = record["Entities"]
             by_space[(ents.get("space"), ents.get("res"))].append(output_dir / record["Mask"])
     written = []
     for (space, res), masks in sorted(by_space.items(), key=str):

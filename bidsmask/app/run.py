@@ -156,7 +156,8 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         "MaskVoxels": int(mask.sum()),
         "Strategies": {},
     }
-    notes = []
+    notes = [f"mask ({config.mask}): {int(mask.sum())} voxels; {len(specs)} extraction(s)"]
+    skips = []
     for strategy in config.strategies:
         overrides = {
             "fd_threshold": config.fd_threshold,
@@ -174,11 +175,16 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         too_few = _too_few_volumes(kept.size, confounds.shape[1], config.min_volumes)
         if too_few:
             record["Strategies"][strategy] = {"Status": SKIPPED, "Reason": too_few, **info}
-            notes.append(f"{strategy}: skipped, {too_few}")
+            skips.append(f"{strategy}: skipped, {too_few}")
+            notes.append(skips[-1])
             continue
         context = _Context(job, strategy, params, confounds, kept, uris, info)
         files, coverage = _write_strategy(context, atlases, built, signals, mask_img)
         written += files
+        notes.append(
+            f"{strategy}: {kept.size}/{n_volumes} volumes kept, {confounds.shape[1]} regressors, "
+            f"lowest region coverage {min(coverage.values()):.2f}, {len(files)} files"
+        )
         record["Strategies"][strategy] = {
             "Status": DONE,
             "MinRegionCoverage": coverage,
@@ -187,7 +193,7 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         }
     if all(rec["Status"] == SKIPPED for rec in record["Strategies"].values()):
         record["Status"] = SKIPPED
-    reason = "; ".join(notes) if record["Status"] == SKIPPED else ""
+    reason = "; ".join(skips) if record["Status"] == SKIPPED else ""
     writer.mark_run_complete(out, job.stem, written, record)
     return record["Status"], [str(p) for p in written], notes, reason
 
