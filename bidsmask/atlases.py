@@ -32,12 +32,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from unittest import mock
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from bidsmask.bids import templateflow as tf
 from bidsmask.bids.naming import sanitize_label
 
 logger = logging.getLogger(__name__)
@@ -448,51 +448,46 @@ def _load_templateflow(spec: AtlasSpec, space: str, res: str | None, home) -> At
             f"{space!r}: use a template space such as MNI152NLin2009cAsym, or, in T1w space, "
             "aparcaseg/aseg or a local atlas file in T1w space."
         )
-    home = _templateflow_home(home, spec, space)
-    client = _templateflow_client(str(home))
+    query = {"atlas": spec.name, "desc": spec.desc, "extension": ".nii.gz"}
+    hint = tf.fetch_command(
+        space,
+        f"bidsmask-fetch-templates --atlas {spec.text}",
+        atlas=spec.name,
+        desc=spec.desc,
+        resolution=int(res) if res and str(res).isdigit() else None,
+    )
     suffixes = ("probseg", "dseg") if spec.name in _PROBSEG_ATLASES else ("dseg", "probseg")
-    found: list[Path] = []
-    for suffix in suffixes:
-        found = client.ls(
-            space, atlas=spec.name, desc=spec.desc, suffix=suffix, extension=".nii.gz"
-        )
-        if found:
-            break
-    if not found:
+    try:
+        found = [(sfx, tf.list_files(space, home=home, suffix=sfx, **query)) for sfx in suffixes]
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"Atlas {spec.text!r}: {err} {hint}") from err
+    suffix, files = next(((sfx, f) for sfx, f in found if f), (None, []))
+    if not files:
+        present = tf.list_files(space, home=home, suffix=["dseg", "probseg"], extension=".nii.gz")
         local = sorted(
-            {
-                p.name.split("atlas-")[1].split("_")[0]
-                for p in client.ls(space, suffix=["dseg", "probseg"], extension=".nii.gz")
-                if "atlas-" in p.name
-            }
+            {p.name.split("atlas-")[1].split("_")[0] for p in present if "atlas-" in p.name}
         )
         raise FileNotFoundError(
             f"Atlas {spec.text!r} was not found for template {space!r} in TEMPLATEFLOW_HOME "
-            f"({home}); atlases present there for {space}: {local or 'none'}. Either TemplateFlow "
-            f"has no such atlas in {space}, or it was not fetched. {_fetch_hint(spec, space, res)}"
+            f"({tf.templateflow_home(home)}); atlases present there for {space}: "
+            f"{local or 'none'}. Either TemplateFlow has no such atlas in {space}, or it was not "
+            f"fetched. {hint}"
         )
-    image = _pick_resolution(found, res)
-    if image.stat().st_size == 0:
+    image = tf.pick_resolution(files, res)
+    if tf.is_placeholder(image):
         raise FileNotFoundError(
-            f"TemplateFlow file {image} is an empty placeholder (not downloaded). "
-            f"{_fetch_hint(spec, space, res)}"
+            f"TemplateFlow file {image} is an empty placeholder (not downloaded). {hint}"
         )
-    tsv_descs = (None,) if spec.name in _TSV_WITHOUT_DESC else (spec.desc, None)
     table = None
-    for tsv_desc in tsv_descs:
-        tables = [
-            p
-            for p in client.ls(
-                space, atlas=spec.name, desc=tsv_desc, suffix=suffix, extension=".tsv"
-            )
-            if p.stat().st_size > 0
-        ]
-        if tables:
-            table = tables[0]
+    for tsv_desc in (None,) if spec.name in _TSV_WITHOUT_DESC else (spec.desc, None):
+        tables = tf.list_files(
+            space, home=home, atlas=spec.name, desc=tsv_desc, suffix=suffix, extension=".tsv"
+        )
+        table = next((t for t in tables if not tf.is_placeholder(t)), None)
+        if table is not None:
             break
-    img = nib.load(image)
     kind = "maps" if suffix == "probseg" else "labels"
-    ids, names = _ids_and_names(image, img, kind, table)
+    ids, names = _ids_and_names(image, nib.load(image), kind, table)
     tf_res = re.search(r"_res-0*(\d+)", image.name)
     refs = tuple(r for k, r in REFERENCES.items() if spec.name.startswith(k))
     return Atlas(
@@ -502,8 +497,8 @@ def _load_templateflow(spec: AtlasSpec, space: str, res: str | None, home) -> At
         names,
         image=image,
         space=space,
-        res=tf_res.group(1) if tf_res else None,
         template=space,
+        res=tf_res.group(1) if tf_res else None,
         label_table=table,
         references=refs,
     )
@@ -532,59 +527,6 @@ def _sibling_table(path: Path) -> Path | None:
     stem = path.name[: -len(".nii.gz")] if path.name.endswith(".nii.gz") else path.stem
     table = path.with_name(stem + ".tsv")
     return table if table.is_file() else None
-
-
-def _pick_resolution(files: list[Path], res: str | None) -> Path:
-    by_res = {}
-    for f in files:
-        m = re.search(r"_res-0*(\d+)", f.name)
-        by_res.setdefault(int(m.group(1)) if m else 0, f)
-    wanted = [int(res)] if res is not None and str(res).isdigit() else []
-    for r in [*wanted, 2, 1, *sorted(by_res)]:
-        if r in by_res:
-            if wanted and r != wanted[0]:
-                logger.info("TemplateFlow has no res-%s of %s; using res-%s.", res, files[0], r)
-            return by_res[r]
-    return files[0]
-
-
-def _fetch_hint(spec: AtlasSpec, space: str, res: str | None) -> str:
-    desc = f", desc='{spec.desc}'" if spec.desc else ""
-    resolution = f", resolution={int(res)}" if res and str(res).isdigit() else ""
-    return (
-        f"On a machine with internet access run `bidsmask-fetch-templates --atlas {spec.text}` "
-        f"or `python -c \"import templateflow.api as t; t.get('{space}', atlas='{spec.name}'"
-        f'{desc}{resolution})"`, then copy that TEMPLATEFLOW_HOME here (or point '
-        "TEMPLATEFLOW_HOME to it)."
-    )
-
-
-def _templateflow_home(home, spec: AtlasSpec, space: str) -> Path:
-    if home is None:
-        home = os.environ.get("TEMPLATEFLOW_HOME")
-    if home is None:
-        from platformdirs import user_cache_dir
-
-        home = user_cache_dir("templateflow")
-    home = Path(home).expanduser().absolute()
-    if not home.is_dir() or not any(home.iterdir()):
-        raise FileNotFoundError(
-            f"TEMPLATEFLOW_HOME ({home}) is missing or empty, so atlas {spec.text!r} cannot be "
-            f"read. {_fetch_hint(spec, space, None)}"
-        )
-    return home
-
-
-@functools.lru_cache(maxsize=4)
-def _templateflow_client(home: str):
-    # templateflow sets up its global cache when first imported: point it at ``home`` (which
-    # exists and is not empty) so that importing it neither unpacks nor downloads anything.
-    with mock.patch.dict(os.environ, {"TEMPLATEFLOW_HOME": home, "TEMPLATEFLOW_AUTOUPDATE": "0"}):
-        from templateflow.client import TemplateFlowClient
-        from templateflow.conf.cache import CacheConfig, TemplateFlowCache
-
-    config = CacheConfig(root=Path(home), autoupdate=False, use_datalad=False)
-    return TemplateFlowClient(cache=TemplateFlowCache(config))
 
 
 @functools.lru_cache(maxsize=1)
