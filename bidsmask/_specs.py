@@ -268,13 +268,27 @@ class LabelsSpec:
         return self._reducer.reduce(data, self.strategy)
 
 
+_MAPS_PER_READ = 8
+
+
+def _iter_maps(maps):
+    """Yield ``(first_index, block)`` with a few maps at a time (an array or a lazy proxy)."""
+    for k0 in range(0, int(maps.shape[3]), _MAPS_PER_READ):
+        yield k0, np.asarray(maps[..., k0 : k0 + _MAPS_PER_READ])
+
+
+def _nonzero(volume: np.ndarray) -> np.ndarray:
+    return np.isfinite(volume) & (volume != 0)
+
+
 class MapsSpec:
     """Extraction of one signal per map by least squares (nilearn's ``lstsq`` solution).
 
     Parameters
     ----------
-    maps : numpy.ndarray
-        4D maps (X, Y, Z, n_maps) on the data grid (non-finite values count as 0).
+    maps : numpy.ndarray or array-like
+        4D maps (X, Y, Z, n_maps) on the data grid (non-finite values count as 0); a nibabel
+        array proxy (``img.dataobj``) is read a few maps at a time.
     mask : numpy.ndarray or None, default=None
         3D boolean mask on the same grid; only voxels inside it are used.
     keep_masked_maps : bool, default=False
@@ -302,42 +316,50 @@ class MapsSpec:
         *,
         keep_masked_maps: bool = False,
     ):
-        maps = np.asarray(maps)
-        if maps.ndim == 3:
-            maps = maps[..., np.newaxis]
-        if maps.ndim != 4:
+        if not hasattr(maps, "shape") or not hasattr(maps, "__getitem__"):
+            maps = np.asarray(maps)
+        if len(maps.shape) == 3:
+            maps = np.asarray(maps)[..., np.newaxis]
+        if len(maps.shape) != 4:
             raise ValueError(f"'maps' must be a 4D array, got shape {maps.shape}.")
-        self.shape = maps.shape[:3]
+        self.shape = tuple(maps.shape[:3])
+        n_maps = int(maps.shape[3])
         mask = _check_mask(mask, self.shape)
-        flat = maps.reshape(-1, maps.shape[3])
-        nonzero = np.isfinite(flat) & (flat != 0)
-        support = nonzero.any(axis=1)
+        # two passes over a few maps at a time: a lazily read maps file is never held whole
+        support = np.zeros(int(np.prod(self.shape)), dtype=bool)
+        sizes = np.zeros(n_maps, dtype=np.int64)
+        for k0, block in _iter_maps(maps):
+            for j in range(block.shape[3]):
+                nonzero = _nonzero(block[..., j]).ravel()
+                support |= nonzero
+                sizes[k0 + j] = np.count_nonzero(nonzero)
         if not support.any():
             raise ValueError("maps_img contains no map: every value is 0 (or not finite).")
-        sizes = nonzero.sum(axis=0)
         used = support if mask is None else support & mask.ravel()
-        counts = nonzero[used].sum(axis=0)
+        self.voxels = np.flatnonzero(used)
+        weights = np.empty((self.voxels.size, n_maps), dtype=np.float32)
+        for k0, block in _iter_maps(maps):
+            for j in range(block.shape[3]):
+                weights[:, k0 + j] = np.take(block[..., j], self.voxels)
+        np.nan_to_num(weights, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        counts = np.count_nonzero(weights, axis=0)
         if mask is None or keep_masked_maps:
-            kept = np.arange(maps.shape[3])
+            kept = np.arange(n_maps)
         else:
             kept = np.flatnonzero(counts > 0)
             if kept.size == 0:
                 raise ValueError("No map left after applying mask to the maps image.")
-            removed = np.setdiff1d(np.arange(maps.shape[3]), kept)
+            removed = np.setdiff1d(np.arange(n_maps), kept)
             if removed.size:
                 warnings.warn(
                     "After applying mask to the maps image, maps with the following indices "
-                    f"were removed: {set(removed.tolist())}. Out of {maps.shape[3]} maps, the "
+                    f"were removed: {set(removed.tolist())}. Out of {n_maps} maps, the "
                     f"masked map image only contains {kept.size} maps.",
                     UserWarning,
                     stacklevel=2,
                 )
+                weights = weights[:, kept]
         self.region_ids = kept
-        self.voxels = np.flatnonzero(used)
-        weights = np.take(flat, self.voxels, axis=0)
-        if kept.size < maps.shape[3]:
-            weights = weights[:, kept]
-        np.nan_to_num(weights, copy=False)
         self._solver = _pseudo_inverse(weights)
         del weights
         self.voxel_counts = counts[kept]

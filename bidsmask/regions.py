@@ -55,6 +55,10 @@ __all__ = [
     "reduce_maps",
 ]
 
+# a chunk of ~32 MiB of float32 volumes: large enough for efficient BLAS and gathers, small
+# enough that the reader's buffers and the chunk stay far below the signals' own memory
+_CHUNK_BYTES = 32 * 2**20
+
 Spec = LabelsSpec | MapsSpec | SpheresSpec | VoxelSpec
 
 
@@ -140,7 +144,7 @@ def extract(
     specs : sequence of LabelsSpec, MapsSpec, SpheresSpec or VoxelSpec
         The extractions, all built on the grid the data is extracted on.
     chunk_volumes : int or None, default=None
-        Volumes per chunk; ``None`` keeps one chunk near 128 MiB.
+        Volumes per chunk; ``None`` keeps one chunk near 32 MiB.
     smoothing_fwhm : float, sequence of 3 floats or None, default=None
         Gaussian smoothing (mm) applied to each volume before extraction.
     target_affine, target_shape : array or None, default=None
@@ -190,6 +194,10 @@ def extract(
     union_f = np.ravel_multi_index(np.unravel_index(union, shape3d), shape3d, order="F")
 
     n_volumes = 1 if len(img.shape) == 3 else int(img.shape[3])
+    if chunk_volumes is None:
+        chunk_volumes = _reader.default_chunk_volumes(
+            img.shape[:3], np.dtype(np.float32).itemsize, budget_bytes=_CHUNK_BYTES
+        )
     outputs = [np.zeros((n_volumes, spec.n_elements), dtype=np.float32) for spec in specs]
     logger.debug(
         "Extracting %d spec(s) from %s volumes, %d voxels in the union",

@@ -194,9 +194,7 @@ low_pass, high_pass, t_r, dtype, clean_args
         fitted = getattr(self, "_fitted_spec", None)
         if fitted is not None and maps_img is self.maps_img_ and mask is self.mask_img_:
             return fitted  # built once by fit (the pseudo-inverse is the costly part)
-        return MapsSpec(
-            np.asarray(maps_img.dataobj), mask_data(mask), keep_masked_maps=self.keep_masked_maps
-        )
+        return MapsSpec(maps_img.dataobj, mask_data(mask), keep_masked_maps=self.keep_masked_maps)
 
     def _check_overlap(self, maps: np.ndarray) -> None:
         if maps.dtype.kind == "f":
