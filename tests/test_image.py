@@ -332,3 +332,16 @@ def test_iter_img_and_concat_imgs_parity(tmp_path):
     assert_allclose(got.get_fdata(), expected.get_fdata(), rtol=1e-4, atol=1e-3)
     with pytest.raises(TypeError, match="empty"):
         image.concat_imgs([])
+
+
+def test_fixture_run_parity(one_run):
+    for key, func, kwargs in [
+        ("bold", "mean_img", {}),
+        ("bold", "smooth_img", {"fwhm": 6.0}),
+        ("boldref", "resample_img", {"target_affine": np.eye(3) * 5.0}),
+        ("boldref", "resample_img", {"target_affine": np.eye(3) * 3.0, "interpolation": "linear"}),
+    ]:
+        expected = nilearn_quiet(getattr(nimage, func), nib.load(one_run[key]), **kwargs)
+        got = getattr(image, func)(one_run[key], **kwargs)
+        assert got.shape == expected.shape
+        assert_allclose(got.get_fdata(), expected.get_fdata(), rtol=1e-4, atol=1e-3)

@@ -310,16 +310,20 @@ def test_compute_epi_mask_empty_warning_and_errors():
         masking.compute_epi_mask(epi_like(), lower_cutoff=0.5, upper_cutoff=0.5)
 
 
-def test_masks_on_fixture_run(request):
-    try:
-        run = request.getfixturevalue("one_run")
-    except pytest.FixtureLookupError:
-        pytest.skip("one_run fixture not available (tests/conftest.py)")
-    bold = run["bold"]
-    expected = quiet(nmasking.compute_epi_mask, str(bold))
-    assert dice(masking.compute_epi_mask(bold), expected) == 1.0
-    expected = quiet(nmasking.compute_background_mask, str(bold))
-    assert dice(masking.compute_background_mask(bold), expected) == 1.0
-    mask = run["mask"]
-    got = masking.apply_mask(bold, mask)
-    assert_allclose(got, quiet(nmasking.apply_mask, str(bold), str(mask)), rtol=1e-6)
+def test_masks_on_fixture_run(one_run):
+    bold, mask = one_run["bold"], one_run["mask"]
+    for func in ("compute_epi_mask", "compute_background_mask"):
+        expected = quiet(getattr(nmasking, func), str(bold))
+        assert dice(getattr(masking, func)(bold), expected) == 1.0
+    expected = quiet(nmasking.compute_brain_mask, str(bold))
+    assert dice(masking.compute_brain_mask(bold), expected) >= 0.98
+    for kwargs in ({}, {"smoothing_fwhm": 6.0}):
+        got = masking.apply_mask(bold, mask, **kwargs)
+        assert_allclose(got, quiet(nmasking.apply_mask, str(bold), str(mask), **kwargs), rtol=1e-4)
+        assert_array_equal(masking.apply_mask(masking.unmask(got, mask), mask), got)
+
+
+def test_multi_masks_on_fixture_runs(bold_files):
+    runs = [str(path) for path in bold_files[:4]]
+    expected = quiet(nmasking.compute_multi_epi_mask, runs)
+    assert dice(masking.compute_multi_epi_mask(runs), expected) == 1.0
