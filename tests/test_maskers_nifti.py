@@ -91,7 +91,9 @@ def test_parity_confounds_and_sample_mask(run):
     assert_allclose(ours, ref, rtol=1e-3, atol=1e-3)
 
 
-@pytest.mark.parametrize("strategy", ["background", "epi", "whole-brain-template"])
+@pytest.mark.parametrize(
+    "strategy", ["background", "epi", "whole-brain-template", "gm-template", "wm-template"]
+)
 def test_mask_strategies_match_nilearn(run, strategy):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -100,6 +102,16 @@ def test_mask_strategies_match_nilearn(run, strategy):
     assert_array_equal(
         np.asarray(ours.mask_img_.dataobj).astype(bool), ref.mask_img_.get_fdata().astype(bool)
     )
+    assert ours.n_elements_ == ref.n_elements_
+
+
+def test_fit_and_transform_list_of_3d(run):
+    vols = [nib.Nifti1Image(np.asarray(run["img"].dataobj)[..., i], AFFINE) for i in range(8)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = NiftiMasker(mask_strategy="epi").fit(vols)
+        ref = _nilearn(mask_strategy="epi").fit(vols)
+        assert_allclose(ours.transform(vols), ref.transform(vols), rtol=1e-6)
     assert ours.n_elements_ == ref.n_elements_
 
 
