@@ -145,3 +145,11 @@ def test_killed_run_leaves_no_partial_files_and_a_rerun_completes(
     assert len(list((out / "logs" / "runs").glob("*.json"))) == 3
     for series in out.rglob("*_timeseries.tsv"):
         assert len(pd.read_csv(series, sep="\t")) > 20
+
+
+def test_bids_filter_file_selects_runs(run, tmp_path):
+    filters = tmp_path / "filters.json"
+    filters.write_text(json.dumps({"bold": {"task": "nback", "run": 2}}))
+    assert run("--bids-filter-file", str(filters), "--connectivity", "none") == 0
+    (record,) = (tmp_path / "out" / "logs" / "runs").glob("*.json")
+    assert record.name == f"sub-01_task-nback_run-2_{MNI}.json"

@@ -404,7 +404,7 @@ def _on_grid(path: str, affine: tuple, shape3d: tuple, interpolation: str) -> np
         img = image.resample_img(
             img, target_affine=target, target_shape=shape3d, interpolation=interpolation
         )
-    data = np.asarray(img.dataobj)
+    data = np.asarray(img.dataobj, dtype=np.float32 if interpolation == "continuous" else None)
     data.setflags(write=False)
     return data
 
