@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Iterator, Sequence
 
 import nibabel as nib
 import numpy as np
@@ -113,6 +115,46 @@ def _gather(chunk: np.ndarray, mask: np.ndarray, index_f: np.ndarray) -> np.ndar
     return np.ascontiguousarray(chunk[mask].T, dtype=np.float32)
 
 
+def _read_ahead(chunks: Iterator, depth: int = 1) -> Iterator:
+    """Consume an iterator in a background thread, up to ``depth`` items ahead.
+
+    Decompressing the next chunk (zlib releases the GIL) then overlaps with the reductions of the
+    current one. Exceptions of the reader are re-raised in the caller.
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in chunks:
+                if not put(item):
+                    return
+            put(end)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(exc)
+
+    thread = threading.Thread(target=produce, name="bidsmask-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _value_range(img: SpatialImage, chunk_volumes: int | None) -> tuple[float, float]:
     """Minimum and maximum of a run, 0 included (the clipping range of nilearn's resampling)."""
     vmin, vmax = 0.0, 0.0
@@ -135,7 +177,8 @@ def extract(
 
     Each chunk of volumes is (optionally) resampled to the target grid, (optionally) smoothed,
     then the union of all specs' voxels is gathered once and handed to each spec. Non-finite
-    values become 0, as in nilearn.
+    values become 0, as in nilearn. The next chunk is read (decompressed) by a background thread
+    while the current one is reduced.
 
     Parameters
     ----------
@@ -207,7 +250,8 @@ def extract(
     )
     if resample:
         vmin, vmax = _value_range(img, chunk_volumes)
-    for time_slice, chunk in _reader.iter_chunks(img, chunk_volumes=chunk_volumes):
+    chunks = _read_ahead(_reader.iter_chunks(img, chunk_volumes=chunk_volumes))
+    for time_slice, chunk in chunks:
         if resample:
             chunk = np.asarray(
                 resample_img(

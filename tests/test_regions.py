@@ -250,3 +250,31 @@ def test_extract_from_file_matches_in_memory(bold, labels, mask, tmp_path):
     for a, b in zip(from_file, in_memory, strict=True):
         assert_array_equal(a, b)
     assert_array_equal(from_file[0], np.asarray(bold.dataobj)[mask].T)
+
+
+def test_read_ahead_order_errors_and_early_stop():
+    from bidsmask.regions import _read_ahead
+
+    assert list(_read_ahead(iter(range(7)))) == list(range(7))
+
+    def failing():
+        yield 1
+        raise OSError("truncated file")
+
+    with pytest.raises(OSError, match="truncated"):
+        list(_read_ahead(failing()))
+    reader = _read_ahead(iter(range(100)))
+    assert next(reader) == 0
+    reader.close()  # the producer thread stops instead of blocking on a full queue
+
+
+def test_extract_error_in_a_chunk_stops_the_reader(bold, labels):
+    import threading
+
+    class Broken(LabelsSpec):
+        def reduce(self, data):
+            raise RuntimeError("reduction failed")
+
+    with pytest.raises(RuntimeError, match="reduction failed"):
+        extract(bold, [Broken(labels)], chunk_volumes=2)
+    assert not any(t.name == "bidsmask-read-ahead" for t in threading.enumerate())
