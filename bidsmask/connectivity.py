@@ -23,6 +23,7 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import linalg
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +68,14 @@ def ledoit_wolf(signals: np.ndarray) -> tuple[np.ndarray, float]:
     n_samples, n_features = x.shape
     if n_features == 1:
         return np.atleast_2d((x**2).mean()), 0.0
-    emp_cov = x.T @ x / n_samples
+    xtx = x.T @ x
+    emp_cov = xtx / n_samples
     x2 = x**2
     emp_cov_trace = x2.sum(axis=0) / n_samples
     mu = emp_cov_trace.sum() / n_features
-    beta_ = np.sum(x2.T @ x2)
-    delta_ = np.sum((x.T @ x) ** 2) / n_samples**2
+    # sum of all entries of x2.T @ x2, in O(n_samples * n_features)
+    beta_ = np.sum(x2.sum(axis=1) ** 2)
+    delta_ = np.sum(xtx**2) / n_samples**2
     beta = (beta_ / n_samples - delta_) / (n_features * n_samples)
     delta = (delta_ - 2.0 * mu * emp_cov_trace.sum() + n_features * mu**2) / n_features
     beta = min(beta, delta)
@@ -198,14 +201,7 @@ def connectivity_matrix(
         if kind == "covariance":
             matrix = cov
         else:
-            if np.linalg.matrix_rank(cov) < cov.shape[0]:
-                raise ValueError(
-                    f"The {estimator} covariance of {sub.shape[1]} regions over {sub.shape[0]} "
-                    "time points is singular, so partial correlation is undefined; use "
-                    "estimator='ledoit_wolf'."
-                )
-            precision = np.linalg.inv(cov)
-            matrix = prec_to_partial(precision)
+            matrix = prec_to_partial(_inverse_spd(cov, estimator, sub.shape))
     out[np.ix_(valid, valid)] = matrix
     return out
 
@@ -316,6 +312,26 @@ def relmat_sidecar(
         "NodeFiles": list(node_files),
         "Sources": list(sources),
     }
+
+
+def _inverse_spd(cov: np.ndarray, estimator: str, shape: tuple[int, int]) -> np.ndarray:
+    """Invert a covariance matrix (``scipy.linalg.inv``, as nilearn), refusing singular ones.
+
+    The Cholesky factorisation is the test: it fails, or has a pivot ratio near machine
+    precision, when the matrix is not positive definite (e.g. an empirical covariance of fewer
+    time points than regions).
+    """
+    try:
+        factor = linalg.cho_factor(cov, lower=True)
+    except linalg.LinAlgError:
+        factor = None
+    pivots = np.zeros(1) if factor is None else np.diag(factor[0]) ** 2
+    if pivots.min() <= pivots.max() * cov.shape[0] * np.finfo(np.float64).eps:
+        raise ValueError(
+            f"The {estimator} covariance of {shape[1]} regions over {shape[0]} time points is "
+            "singular, so partial correlation is undefined; use estimator='ledoit_wolf'."
+        )
+    return linalg.inv(cov)
 
 
 def _valid_columns(x: np.ndarray) -> np.ndarray:
