@@ -10,8 +10,10 @@ used are written at the output root), then processes the runs one after the othe
 
 Resume: a run whose completion record (``OUTPUT_DIR/logs/runs/<run>.json``) lists every expected
 output, unchanged, made with the same parameters, is not redone unless ``--overwrite``; a run
-killed part-way has no record and is redone (its stale temporary files removed). One failing run
-does not stop the others: it is recorded as failed and sets the exit code.
+killed part-way has no record and is redone (its stale temporary files removed). A run made with
+other parameters is redone; files of strategies or atlases no longer requested stay on disk but
+are not in the run's record, so the group level ignores them. One failing run does not stop the
+others: it is recorded as failed and sets the exit code.
 """
 
 from __future__ import annotations
@@ -128,13 +130,16 @@ def process_run(job: RunJob) -> RunOutcome:
     label = job.stem.replace("_", " ")
     if not job.config.overwrite and _is_complete(job):
         return RunOutcome(label, UP_TO_DATE)
-    _remove_stale_temporaries(job)
     try:
+        _remove_stale_temporaries(job)
         status, outputs, notes, reason = process(job)
     except Exception as exc:  # one bad run must not stop the others
         logger.debug("Run %s failed", job.stem, exc_info=True)
         info = {"Status": FAILED, "Reason": str(exc), "Entities": job.source}
-        writer.write_json(writer.run_marker_path(job.config.output_dir, job.stem), info)
+        try:
+            writer.write_json(writer.run_marker_path(job.config.output_dir, job.stem), info)
+        except OSError as write_error:
+            logger.error("Cannot record the failure of %s: %s", job.stem, write_error)
         return RunOutcome(
             label,
             FAILED,
