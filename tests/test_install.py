@@ -116,6 +116,10 @@ def test_installed_commands_run(bin_dir, tmp_path):
     )
     assert bad.returncode == 64
     assert "Traceback" not in bad.stderr
+    # The other console scripts the image and its CI use.
+    for script in ("bidsmask-fetch-templates", "bidsmask-demo"):
+        helped = _ok(_run([bin_dir / script, "--help"], cwd=tmp_path))
+        assert helped.stdout.startswith(f"usage: {script}")
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
