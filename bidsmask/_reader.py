@@ -9,9 +9,10 @@ A run is read once, sequentially, a few volumes at a time, and never held whole:
 - Other images (uncompressed files, in-memory arrays) are sliced through nibabel's array proxy
   (``img.dataobj[..., t0:t1]`` reads only those volumes; ``.nii`` files are memory-mapped).
 
-Paths are opened with ``nib.load(path, keep_file_open=True)``, so that later proxy reads of a
-``.nii.gz`` (e.g. ``index_img``) reuse one ``indexed_gzip`` file object and its seek index instead
-of decompressing from the start of the file at every access.
+Paths are opened with ``nib.load(path, keep_file_open=True)``, so that proxy reads of a
+``.nii.gz`` (e.g. ``index_img``) go through one ``indexed_gzip`` file object kept open with its
+seek index. (With nibabel 5.4 and indexed_gzip 1.10 we measured no difference with
+``keep_file_open=False`` either; the streaming path above does not depend on it.)
 
 Every chunk is a fresh, writeable array (never a view into the image's own data or a memory map),
 so callers may modify it in place.
