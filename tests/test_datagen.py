@@ -446,6 +446,27 @@ def test_schaefer_atlas(templateflow_dir, one_run):
     assert ((labels > 0) <= (brain > 0)).all()
 
 
+def test_schaefer_parcels_of_one_network_correlate(templateflow_dir, one_run):
+    """Parcel means correlate more within a network than across networks."""
+    folder = templateflow_dir / f"tpl-{TPL}"
+    atlas = f"tpl-{TPL}_res-02_atlas-Schaefer2018_desc-100Parcels7Networks_dseg.nii.gz"
+    labels = np.asarray(nib.load(folder / atlas).dataobj)
+    table = pd.read_csv(
+        folder / f"tpl-{TPL}_atlas-Schaefer2018_desc-100Parcels7Networks_dseg.tsv", sep="\t"
+    )
+    network = table["name"].str.split("_").str[2].to_numpy()
+    data = np.asarray(nib.load(one_run["bold"]).dataobj)
+    spikes = _spikes(pd.read_csv(one_run["confounds"], sep="\t"))
+    keep = np.setdiff1d(np.arange(1, 80), np.r_[spikes, spikes + 1])
+    series = np.stack([data[labels == k][:, keep].mean(axis=0) for k in range(1, 101)], axis=1)
+    trend = np.column_stack([np.ones(len(keep)), keep])
+    series -= trend @ np.linalg.lstsq(trend, series, rcond=None)[0]
+    corr = np.corrcoef(series.T)
+    same = (network[:, None] == network[None, :]) & ~np.eye(100, dtype=bool)
+    between = network[:, None] != network[None, :]
+    assert corr[same].mean() > corr[between].mean() + 0.1
+
+
 def test_difumo_atlas(templateflow_dir):
     folder = templateflow_dir / f"tpl-{TPL}"
     maps = np.asarray(
