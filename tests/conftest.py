@@ -20,6 +20,8 @@ Fixtures
     Points templateflow at ``templateflow_dir`` for the test; returns it.
 ``realdata`` (session)
     ``../shared/realdata`` next to the repository, or skips the test.
+``mni_brain_mask`` (session)
+    nilearn's MNI152 brain mask image used as the brain shape of both builders.
 
 All ``res-2``/``res-02`` images share the 8 mm grid of ``bidsmask.datagen.mni_grid()``
 (25×29×25; see that module's docstring).
