@@ -190,7 +190,8 @@ def _can_stream_gzip(img: SpatialImage) -> bool:
 class _GzipStream:
     """Sequential reader of a (possibly multi-member) gzip file into caller buffers."""
 
-    _BLOCK = 4 * 2**20
+    _BLOCK = 4 * 2**20  # compressed bytes read at a time
+    _PIECE = 2**20  # decompressed bytes per call: small outputs reuse heap memory (faster)
 
     def __init__(self, path: str):
         self.path = path
@@ -209,7 +210,7 @@ class _GzipStream:
                         f"Image file '{self.path}' is truncated: the data end before all volumes "
                         "were read. Re-create or re-download it."
                     )
-            out = self._inflate.decompress(self._pending, size - filled)
+            out = self._inflate.decompress(self._pending, min(size - filled, self._PIECE))
             if self._inflate.eof:  # end of a gzip member: the next one starts in unused_data
                 self._pending = self._inflate.unused_data
                 self._inflate = _zlib.decompressobj(31)
