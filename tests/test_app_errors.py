@@ -153,3 +153,17 @@ def test_bids_filter_file_selects_runs(run, tmp_path):
     assert run("--bids-filter-file", str(filters), "--connectivity", "none") == 0
     (record,) = (tmp_path / "out" / "logs" / "runs").glob("*.json")
     assert record.name == f"sub-01_task-nback_run-2_{MNI}.json"
+
+
+def test_mask_gm_without_the_templateflow_grey_matter_map_exits_66(
+    dataset, tmp_path, templateflow_dir, monkeypatch, capsys
+):
+    home = tmp_path / "templateflow"
+    shutil.copytree(templateflow_dir, home)
+    for probseg in home.rglob("*label-GM_probseg.nii.gz"):
+        probseg.unlink()
+    monkeypatch.setenv("TEMPLATEFLOW_HOME", str(home))
+    args = [str(dataset), str(tmp_path / "out"), "participant", *SCHAEFER, "--task", "rest"]
+    assert main([*args, "--mask", "gm"]) == 66
+    err = capsys.readouterr().err
+    assert "--mask gm needs TemplateFlow's grey-matter map" in err and "templateflow" in err

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +40,7 @@ from bidsmask.app.config import Config, strategy_label
 from bidsmask.app.exitcodes import DataError
 from bidsmask.app.report import DONE, SKIPPED
 from bidsmask.atlases import NATIVE_SPACES, Atlas, AtlasSpec, load_atlas
-from bidsmask.bids import naming, writer
+from bidsmask.bids import naming, templateflow, writer
 from bidsmask.bids.layout import RunRecord
 from bidsmask.confounds import load_strategy
 
@@ -462,29 +460,15 @@ def build_mask(job: RunJob, bold) -> tuple[nib.Nifti1Image, dict]:
 
 
 def template_gm_probseg(space: str, res: str | None) -> Path:
-    """Return TemplateFlow's ``label-GM`` probseg of a template, read from ``TEMPLATEFLOW_HOME``.
+    """Return TemplateFlow's ``label-GM`` probseg of a template, from ``TEMPLATEFLOW_HOME``.
 
-    The resolution of the run is preferred, then 2, then 1 (the map is resampled to the BOLD grid
-    anyway). Nothing is downloaded.
-
-    Raises
-    ------
-    FileNotFoundError
-        The file is not in ``TEMPLATEFLOW_HOME`` (the message says how to fetch it).
+    The run's resolution is preferred, then 2, then 1 (the map is resampled to the BOLD grid
+    anyway). Nothing is downloaded: a missing file is a FileNotFoundError saying how to fetch it.
     """
-    home = Path(os.environ.get("TEMPLATEFLOW_HOME", Path.home() / ".cache" / "templateflow"))
-    pattern = f"tpl-{space}_res-*_label-GM_probseg.nii.gz"
-    files = [f for f in sorted((home / f"tpl-{space}").glob(pattern)) if f.stat().st_size > 0]
-    if not files:
-        raise FileNotFoundError(
-            f"--mask gm: TemplateFlow's grey-matter map {pattern} is not in TEMPLATEFLOW_HOME "
-            f"({home}). On a machine with internet access run `bidsmask-fetch-templates` (or "
-            f"`python -c \"import templateflow.api as t; t.get('{space}', label='GM', "
-            "suffix='probseg')\"`) and point TEMPLATEFLOW_HOME to that folder."
-        )
-    by_res = {int(re.search(r"_res-0*(\d+)_", f.name)[1]): f for f in files}
-    wanted = [int(res)] if res is not None and res.isdigit() else []
-    return next((by_res[r] for r in [*wanted, 2, 1] if r in by_res), files[0])
+    try:
+        return templateflow.find_file(space, res, label="GM", suffix="probseg", extension=".nii.gz")
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"--mask gm needs TemplateFlow's grey-matter map: {exc}") from None
 
 
 def _mask_image(data: np.ndarray, bold) -> nib.Nifti1Image:
