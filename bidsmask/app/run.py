@@ -34,7 +34,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from bidsmask import _reader, connectivity, image, masking, regions, signal
+from bidsmask import connectivity, image, masking, regions, signal
 from bidsmask._version import __version__
 from bidsmask.app.config import Config, strategy_label
 from bidsmask.app.exitcodes import DataError
@@ -61,7 +61,6 @@ class RunJob:
     run: RunRecord
     atlases: tuple[Atlas, ...]
     native_atlases: tuple[AtlasSpec, ...] = ()
-    gm_template: Path | None = None
 
     @property
     def source(self) -> dict[str, str]:
@@ -117,9 +116,16 @@ def mask_path(job: RunJob) -> Path:
 
 
 def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
-    """Do the work of :func:`process_run`; return (status, files written, notes, reason)."""
+    """Process one run and write its completion record last.
+
+    Returns
+    -------
+    tuple
+        ``(status, files written, notes for -v, reason)``; status is ``done``, or ``skipped``
+        when every strategy left too few volumes. Errors propagate (the caller records them).
+    """
     config, run, out = job.config, job.run, job.config.output_dir
-    bold = _reader.open_img(run.bold)
+    bold = nib.load(run.bold)  # lazy: only the header is read here
     if len(bold.shape) != 4:
         raise DataError(f"{run.bold} is not a 4D BOLD series (shape {bold.shape}).")
     n_volumes = int(bold.shape[3])
