@@ -66,7 +66,8 @@ class _GroupedReducer:
 
     def _sums(self, data: np.ndarray) -> np.ndarray:
         # (groups × voxels) @ (voxels × n) in float64
-        return np.asarray(self.weights @ data.T.astype(np.float64, copy=False)).T
+        # scipy wants the dense operand C-contiguous: one transposing copy, in float64
+        return np.asarray(self.weights @ np.ascontiguousarray(data.T, dtype=np.float64)).T
 
     def reduce(self, data: np.ndarray, strategy: str) -> np.ndarray:
         n = data.shape[0]

@@ -173,5 +173,5 @@ class SpheresSpec:
 
     def reduce(self, data: np.ndarray) -> np.ndarray:
         """Mean of each sphere's voxels for a (n, len(voxels)) block, float32 (n, n_spheres)."""
-        sums = np.asarray(self.membership @ data.T.astype(np.float64)).T
+        sums = np.asarray(self.membership @ np.ascontiguousarray(data.T, dtype=np.float64)).T
         return (sums / self.voxel_counts).astype(np.float32)

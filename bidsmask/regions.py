@@ -60,6 +60,7 @@ __all__ = [
 # a chunk of ~32 MiB of float32 volumes: large enough for efficient BLAS and gathers, small
 # enough that the reader's buffers and the chunk stay far below the signals' own memory
 _CHUNK_BYTES = 32 * 2**20
+_REDUCE_BYTES = 64 * 2**20
 
 Spec = LabelsSpec | MapsSpec | SpheresSpec | VoxelSpec
 
@@ -98,8 +99,8 @@ def _check_specs(specs: Sequence[Spec], shape3d: tuple[int, int, int]) -> None:
             )
 
 
-def _gather(chunk: np.ndarray, mask: np.ndarray, index_f: np.ndarray) -> np.ndarray:
-    """Gather the masked voxels of a (X, Y, Z, n) chunk into a float32 (n, n_voxels) block.
+def _gather(chunk: np.ndarray, mask: np.ndarray, index_f: np.ndarray, out: np.ndarray) -> None:
+    """Gather the masked voxels of a (X, Y, Z, n) chunk into ``out``, a float32 (n, n_voxels) block.
 
     NIfTI chunks come in Fortran order, where each volume is contiguous: gathering volume by
     volume with precomputed Fortran-order indices reads memory sequentially (about twice as fast
@@ -107,12 +108,11 @@ def _gather(chunk: np.ndarray, mask: np.ndarray, index_f: np.ndarray) -> np.ndar
     """
     n = chunk.shape[3]
     if chunk.flags.f_contiguous and chunk.dtype == np.float32:
-        block = np.empty((n, index_f.size), dtype=np.float32)
         volumes = chunk.reshape(-1, n, order="F")
         for t in range(n):  # a vectorised gather per volume, for memory locality
-            np.take(volumes[:, t], index_f, out=block[t])
-        return block
-    return np.ascontiguousarray(chunk[mask].T, dtype=np.float32)
+            np.take(volumes[:, t], index_f, out=out[t])
+    else:
+        out[...] = chunk[mask].T
 
 
 def _read_ahead(chunks: Iterator, depth: int = 1) -> Iterator:
@@ -153,6 +153,14 @@ def _read_ahead(chunks: Iterator, depth: int = 1) -> Iterator:
     finally:
         stop.set()
         thread.join()
+
+
+def _reduce(block: np.ndarray, specs, positions, outputs) -> None:
+    """Feed a gathered (n, n_union) block to every spec, writing into ``outputs``."""
+    if not np.isfinite(block).all():
+        np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    for spec, pos, out in zip(specs, positions, outputs, strict=True):
+        out[...] = spec.reduce(block if pos is None else block[:, pos])
 
 
 def _value_range(img: SpatialImage, chunk_volumes: int | None) -> tuple[float, float]:
@@ -250,6 +258,13 @@ def extract(
     )
     if resample:
         vmin, vmax = _value_range(img, chunk_volumes)
+    # gathered voxels of several chunks are reduced together: the reductions' operators (the
+    # maps pseudo-inverse is n_maps x n_voxels) are then read once per ~64 MiB of data, not
+    # once per chunk
+    per_volume = 4 * max(union.size, 1)
+    buffer_volumes = chunk_volumes * max(1, _REDUCE_BYTES // (per_volume * chunk_volumes))
+    buffer = np.empty((min(buffer_volumes, n_volumes), union.size), dtype=np.float32)
+    filled = 0
     chunks = _read_ahead(_reader.iter_chunks(img, chunk_volumes=chunk_volumes))
     for time_slice, chunk in chunks:
         if resample:
@@ -266,11 +281,11 @@ def extract(
             np.clip(chunk, vmin, vmax, out=chunk)
         if smoothing_fwhm is not None:
             chunk = smooth_array(chunk, affine, fwhm=smoothing_fwhm, ensure_finite=True, copy=False)
-        block = _gather(chunk, union_mask, union_f)
+        _gather(chunk, union_mask, union_f, buffer[filled : filled + chunk.shape[3]])
+        filled += chunk.shape[3]
         del chunk
-        if not np.isfinite(block).all():
-            np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-        for spec, pos, out in zip(specs, positions, outputs, strict=True):
-            sub = block if pos is None else block[:, pos]
-            out[time_slice] = spec.reduce(sub)
+        if filled + chunk_volumes > buffer.shape[0] or time_slice.stop == n_volumes:
+            times = slice(time_slice.stop - filled, time_slice.stop)
+            _reduce(buffer[:filled], specs, positions, [out[times] for out in outputs])
+            filled = 0
     return outputs

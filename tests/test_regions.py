@@ -278,3 +278,15 @@ def test_extract_error_in_a_chunk_stops_the_reader(bold, labels):
     with pytest.raises(RuntimeError, match="reduction failed"):
         extract(bold, [Broken(labels)], chunk_volumes=2)
     assert not any(t.name == "bidsmask-read-ahead" for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("reduce_bytes", [1, 4 * 1800 * 5, 2**26])
+def test_buffered_reductions_match(bold, labels, maps, monkeypatch, reduce_bytes):
+    """Gathered chunks are reduced in batches; any batch size gives the same signals."""
+    import bidsmask.regions as regions
+
+    specs = [LabelsSpec(labels, strategy="median"), MapsSpec(maps), VoxelSpec(labels > 0)]
+    expected = extract(bold, specs, chunk_volumes=17)
+    monkeypatch.setattr(regions, "_REDUCE_BYTES", reduce_bytes)
+    for got, ref in zip(extract(bold, specs, chunk_volumes=2), expected, strict=True):
+        assert_allclose(got, ref, rtol=1e-6, atol=1e-5)
