@@ -28,13 +28,21 @@ from bidsmask.app import cli
 from bidsmask.app.exitcodes import CANNOT_CREATE, OK
 
 ATLASES = ("Schaefer2018:100Parcels7Networks", "DiFuMo:64dimensions")
+DESCRIPTION = """\
+Run bidsmask end to end on a tiny dataset made here, with no network access. Under OUT:
+  fmriprep/      a synthetic fMRIPrep dataset (2 participants, sessions, rest + a 2-run task)
+  templateflow/  a TemplateFlow folder with two small atlases (Schaefer-like, DiFuMo-like)
+  bidsmask/      the outputs of the participant level (both atlases, strategies simple and
+                 scrubbing) and of the group level
+Running it again on the same OUT reuses the data and skips completed runs.
+"""
 STRATEGIES = ("simple", "scrubbing")
 
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bidsmask-demo",
-        description=__doc__.split("\n\n", 1)[1],
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -43,7 +51,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="folder for the demo data and outputs (created; must be empty or a previous demo).",
     )
     parser.add_argument(
-        "--nprocs", type=int, default=1, help="runs processed in parallel. Default: 1."
+        "--nprocs", metavar="N", type=int, default=1, help="runs processed in parallel. Default: 1."
     )
     return parser
 
