@@ -190,7 +190,7 @@ def _can_stream_gzip(img: SpatialImage) -> bool:
 class _GzipStream:
     """Sequential reader of a (possibly multi-member) gzip file into caller buffers."""
 
-    _BLOCK = 4 * 2**20  # compressed bytes read at a time
+    _BLOCK = 256 * 2**10  # compressed bytes read at a time (small: cheap unconsumed tails)
     _PIECE = 2**20  # decompressed bytes per call: small outputs reuse heap memory (faster)
 
     def __init__(self, path: str):
