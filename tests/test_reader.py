@@ -139,3 +139,14 @@ def test_gzip_stream_truncated_and_early_close(tmp_path):
     corrupt.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match="corrupt.nii.gz"):
         list(_reader.iter_chunks(corrupt, chunk_volumes=3))
+
+
+def test_gzip_stream_with_standard_zlib(img4d, monkeypatch):
+    import zlib
+
+    path, data = img4d
+    monkeypatch.setattr(_reader, "_zlib", zlib)
+    monkeypatch.setattr(_reader._GzipStream, "_BLOCK", 64)
+    monkeypatch.setattr(_reader._GzipStream, "_PIECE", 100)
+    out = np.concatenate([c for _, c in _reader.iter_chunks(path, chunk_volumes=3)], axis=-1)
+    np.testing.assert_array_equal(out, data)
