@@ -43,6 +43,14 @@ def _check_mask(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray |
     return mask.astype(bool)
 
 
+def _transposed_float64(data: np.ndarray) -> np.ndarray:
+    """Transpose a (n, n_voxels) block to C-contiguous float64 (n_voxels, n).
+
+    That is the layout sparse and dense products over voxels want.
+    """
+    return np.ascontiguousarray(np.asarray(data).T, dtype=np.float64)
+
+
 class _GroupedReducer:
     """Reduce columns of a (n, n_voxels) block by group, vectorised over rows.
 
@@ -64,29 +72,32 @@ class _GroupedReducer:
         self.starts = bounds[:-1][self.present]
         self.stops = bounds[1:][self.present]
 
-    def _sums(self, data: np.ndarray) -> np.ndarray:
-        # (groups × voxels) @ (voxels × n) in float64
-        # scipy wants the dense operand C-contiguous: one transposing copy, in float64
-        return np.asarray(self.weights @ np.ascontiguousarray(data.T, dtype=np.float64)).T
-
-    def reduce(self, data: np.ndarray, strategy: str) -> np.ndarray:
-        n = data.shape[0]
+    def reduce_transposed(self, data_t: np.ndarray, strategy: str) -> np.ndarray:
+        """Linear strategies from a C-contiguous float64 (n_voxels, n) block."""
+        n = data_t.shape[1]
         out = np.zeros((n, self.n_groups), dtype=np.float64)
         present = self.present
         counts = self.counts[present]
-        if strategy in _LINEAR_STRATEGIES:
-            sums = self._sums(data)[:, present]
-            if strategy == "sum":
-                out[:, present] = sums
-                return out.astype(np.float32)
-            means = sums / counts
-            if strategy == "mean":
-                out[:, present] = means
-                return out.astype(np.float32)
-            sumsq = self._sums(np.square(data, dtype=np.float64))[:, present]
-            variance = np.maximum(sumsq / counts - means**2, 0.0)
-            out[:, present] = variance if strategy == "variance" else np.sqrt(variance)
+        # (groups × voxels) sparse @ (voxels × n) dense, in float64
+        sums = np.asarray(self.weights @ data_t).T[:, present]
+        if strategy == "sum":
+            out[:, present] = sums
             return out.astype(np.float32)
+        means = sums / counts
+        if strategy == "mean":
+            out[:, present] = means
+            return out.astype(np.float32)
+        sumsq = np.asarray(self.weights @ np.square(data_t)).T[:, present]
+        variance = np.maximum(sumsq / counts - means**2, 0.0)
+        out[:, present] = variance if strategy == "variance" else np.sqrt(variance)
+        return out.astype(np.float32)
+
+    def reduce(self, data: np.ndarray, strategy: str) -> np.ndarray:
+        if strategy in _LINEAR_STRATEGIES:
+            return self.reduce_transposed(_transposed_float64(data), strategy)
+        n = data.shape[0]
+        out = np.zeros((n, self.n_groups), dtype=np.float64)
+        present = self.present
         ordered = data[:, self.order]
         if strategy == "minimum":
             out[:, present] = np.minimum.reduceat(ordered, self.starts, axis=1)
@@ -180,7 +191,10 @@ class _pseudo_inverse:  # noqa: N801 - a function-like operator
             self.operator[:, start : start + self._BLOCK] = gram_inverse @ block.T
 
     def apply(self, data: np.ndarray) -> np.ndarray:
-        return (self.operator @ data.T.astype(np.float64)).T.astype(np.float32)
+        return self.apply_transposed(_transposed_float64(data))
+
+    def apply_transposed(self, data_t: np.ndarray) -> np.ndarray:
+        return (self.operator @ data_t).T.astype(np.float32)
 
 
 class LabelsSpec:
@@ -267,6 +281,15 @@ class LabelsSpec:
     def reduce(self, data: np.ndarray) -> np.ndarray:
         """Reduce a (n, len(voxels)) block to (n, n_elements) float32 signals."""
         return self._reducer.reduce(data, self.strategy)
+
+    @property
+    def takes_transposed(self) -> bool:
+        """Whether :meth:`reduce_transposed` applies (sums-based strategies)."""
+        return self.strategy in _LINEAR_STRATEGIES
+
+    def reduce_transposed(self, data_t: np.ndarray) -> np.ndarray:
+        """Reduce like :meth:`reduce`, from a C-contiguous float64 (len(voxels), n) block."""
+        return self._reducer.reduce_transposed(data_t, self.strategy)
 
 
 _MAPS_PER_READ = 8
@@ -367,9 +390,15 @@ class MapsSpec:
         self.coverage = self.voxel_counts / np.maximum(sizes[kept], 1)
         self.n_elements = int(kept.size)
 
+    takes_transposed = True
+
     def reduce(self, data: np.ndarray) -> np.ndarray:
         """Least-squares signals of a (n, len(voxels)) block, shape (n, n_elements)."""
         return self._solver.apply(data)
+
+    def reduce_transposed(self, data_t: np.ndarray) -> np.ndarray:
+        """Reduce like :meth:`reduce`, from a C-contiguous float64 (len(voxels), n) block."""
+        return self._solver.apply_transposed(data_t)
 
 
 class VoxelSpec:
@@ -400,6 +429,8 @@ class VoxelSpec:
         self.voxel_counts = np.ones(self.voxels.size, dtype=np.int64)
         self.coverage = np.ones(self.voxels.size)
         self.n_elements = int(self.voxels.size)
+
+    takes_transposed = False
 
     def reduce(self, data: np.ndarray) -> np.ndarray:
         """Return the block itself as float32 (n, n_voxels)."""

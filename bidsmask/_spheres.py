@@ -171,7 +171,13 @@ class SpheresSpec:
         self.region_ids = np.arange(len(members))
         self.n_elements = len(members)
 
+    takes_transposed = True
+
     def reduce(self, data: np.ndarray) -> np.ndarray:
         """Mean of each sphere's voxels for a (n, len(voxels)) block, float32 (n, n_spheres)."""
-        sums = np.asarray(self.membership @ np.ascontiguousarray(data.T, dtype=np.float64)).T
+        return self.reduce_transposed(np.ascontiguousarray(data.T, dtype=np.float64))
+
+    def reduce_transposed(self, data_t: np.ndarray) -> np.ndarray:
+        """Reduce like :meth:`reduce`, from a C-contiguous float64 (len(voxels), n) block."""
+        sums = np.asarray(self.membership @ data_t).T
         return (sums / self.voxel_counts).astype(np.float32)

@@ -60,7 +60,7 @@ __all__ = [
 # a chunk of ~32 MiB of float32 volumes: large enough for efficient BLAS and gathers, small
 # enough that the reader's buffers and the chunk stay far below the signals' own memory
 _CHUNK_BYTES = 32 * 2**20
-_REDUCE_BYTES = 64 * 2**20
+_REDUCE_BYTES = 32 * 2**20
 
 Spec = LabelsSpec | MapsSpec | SpheresSpec | VoxelSpec
 
@@ -159,8 +159,15 @@ def _reduce(block: np.ndarray, specs, positions, outputs) -> None:
     """Feed a gathered (n, n_union) block to every spec, writing into ``outputs``."""
     if not np.isfinite(block).all():
         np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    # the float64 transposed copy that sums and least squares need is made once and shared
+    block_t = None
     for spec, pos, out in zip(specs, positions, outputs, strict=True):
-        out[...] = spec.reduce(block if pos is None else block[:, pos])
+        if spec.takes_transposed:
+            if block_t is None:
+                block_t = np.ascontiguousarray(block.T, dtype=np.float64)
+            out[...] = spec.reduce_transposed(block_t if pos is None else block_t[pos])
+        else:
+            out[...] = spec.reduce(block if pos is None else block[:, pos])
 
 
 def _value_range(img: SpatialImage, chunk_volumes: int | None) -> tuple[float, float]:
@@ -259,7 +266,7 @@ def extract(
     if resample:
         vmin, vmax = _value_range(img, chunk_volumes)
     # gathered voxels of several chunks are reduced together: the reductions' operators (the
-    # maps pseudo-inverse is n_maps x n_voxels) are then read once per ~64 MiB of data, not
+    # maps pseudo-inverse is n_maps x n_voxels) are then read once per ~32 MiB of data, not
     # once per chunk
     per_volume = 4 * max(union.size, 1)
     buffer_volumes = chunk_volumes * max(1, _REDUCE_BYTES // (per_volume * chunk_volumes))

@@ -276,7 +276,7 @@ def test_extract_error_in_a_chunk_stops_the_reader(bold, labels):
             raise RuntimeError("reduction failed")
 
     with pytest.raises(RuntimeError, match="reduction failed"):
-        extract(bold, [Broken(labels)], chunk_volumes=2)
+        extract(bold, [Broken(labels, strategy="median")], chunk_volumes=2)
     assert not any(t.name == "bidsmask-read-ahead" for t in threading.enumerate())
 
 
