@@ -3,9 +3,9 @@
 A run is read once, sequentially, a few volumes at a time, and never held whole:
 
 - ``.nii.gz`` files are decompressed as one stream from start to end (``zlib``, or ISA-L's faster
-  ``isal_zlib`` when the ``isal`` package is installed) straight into each chunk's buffer, in a
-  background thread that decompresses the next chunk while the caller works on the current one
-  (the decompressors release the GIL). Reading is O(T): nothing is ever decompressed twice.
+  ``isal_zlib`` when the ``isal`` package is installed) by a background thread that inflates up to
+  32 MiB ahead while the caller's thread copies the pieces into chunks and works on them (the
+  decompressors release the GIL). Reading is O(T): nothing is ever decompressed twice.
 - Other images (uncompressed files, in-memory arrays) are sliced through nibabel's array proxy
   (``img.dataobj[..., t0:t1]`` reads only those volumes; ``.nii`` files are memory-mapped).
 
@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nibabel as nib
@@ -188,39 +189,78 @@ def _can_stream_gzip(img: SpatialImage) -> bool:
 
 
 class _GzipStream:
-    """Sequential reader of a (possibly multi-member) gzip file into caller buffers."""
+    """A (possibly multi-member) gzip file inflated by a background thread.
+
+    The thread inflates pieces of at most 1 MiB into a bounded queue (32 MiB); :meth:`readinto`
+    copies them into the caller's buffers. Inflating (zlib/isal release the GIL) and copying,
+    converting and reducing the chunks thus run on two cores.
+    """
 
     _BLOCK = 256 * 2**10  # compressed bytes read at a time (small: cheap unconsumed tails)
     _PIECE = 2**20  # decompressed bytes per call: small outputs reuse heap memory (faster)
+    _QUEUE = 32  # pieces inflated ahead of the reader
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, n_bytes: int):
         self.path = path
-        self._file = open(path, "rb")
-        self._inflate = _zlib.decompressobj(31)
-        self._pending = b""
+        self._pieces: queue.Queue = queue.Queue(maxsize=self._QUEUE)
+        self._stop = threading.Event()
+        self._rest = memoryview(b"")
+        self._thread = threading.Thread(
+            target=self._inflate_all, args=(n_bytes,), name="bidsmask-reader", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: bytes | Exception | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._pieces.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _inflate_all(self, n_bytes: int) -> None:
+        try:
+            with open(self.path, "rb") as file:
+                inflate, pending, produced = _zlib.decompressobj(31), b"", 0
+                while produced < n_bytes and not self._stop.is_set():
+                    if not pending:
+                        pending = file.read(self._BLOCK)
+                        if not pending:
+                            break
+                    out = inflate.decompress(pending, min(n_bytes - produced, self._PIECE))
+                    if inflate.eof:  # end of a gzip member: the next one starts in unused_data
+                        pending, inflate = inflate.unused_data, _zlib.decompressobj(31)
+                    else:
+                        pending = inflate.unconsumed_tail
+                    if out:
+                        self._put(out)
+                        produced += len(out)
+            self._put(None)
+        except Exception as exc:  # handed to the reading thread, which raises it
+            self._put(exc)
 
     def readinto(self, buffer: np.ndarray) -> None:
         view = memoryview(buffer).cast("B")
         filled, size = 0, len(view)
         while filled < size:
-            if not self._pending:
-                self._pending = self._file.read(self._BLOCK)
-                if not self._pending:
+            if not len(self._rest):
+                item = self._pieces.get()
+                if item is None:
                     raise ValueError(
                         f"Image file '{self.path}' is truncated: the data end before all volumes "
                         "were read. Re-create or re-download it."
                     )
-            out = self._inflate.decompress(self._pending, min(size - filled, self._PIECE))
-            if self._inflate.eof:  # end of a gzip member: the next one starts in unused_data
-                self._pending = self._inflate.unused_data
-                self._inflate = _zlib.decompressobj(31)
-            else:
-                self._pending = self._inflate.unconsumed_tail
-            view[filled : filled + len(out)] = out
-            filled += len(out)
+                if isinstance(item, Exception):
+                    raise item
+                self._rest = memoryview(item)
+            n = min(len(self._rest), size - filled)
+            view[filled : filled + n] = self._rest[:n]
+            self._rest = self._rest[n:]
+            filled += n
 
     def close(self) -> None:
-        self._file.close()
+        self._stop.set()
+        self._thread.join()
 
 
 def _iter_gzip_chunks(
@@ -232,30 +272,24 @@ def _iter_gzip_chunks(
     volume_items = int(np.prod(shape3d, dtype=np.int64))
     slope, inter = float(proxy.slope), float(proxy.inter)
     scaled = (slope, inter) != (1.0, 0.0)
-    stream = _GzipStream(str(img.get_filename()))
-
-    def read(time_slice: slice) -> np.ndarray:
-        n = time_slice.stop - time_slice.start
-        raw = np.empty(volume_items * n, dtype=disk_dtype)
-        stream.readinto(raw)
-        raw = raw.reshape((*shape3d, n), order="F")
-        if scaled:
-            data = raw.astype(np.promote_types(disk_dtype, np.float64))
-            data *= slope
-            data += inter
-            return data.astype(dtype, copy=False)
-        return raw.astype(dtype, copy=not (raw.dtype == dtype and raw.dtype.isnative))
-
+    offset = int(proxy.offset)
+    n_bytes = offset + volume_items * img.shape[3] * disk_dtype.itemsize
+    stream = _GzipStream(str(img.get_filename()), n_bytes)
     try:
-        skip = np.empty(int(proxy.offset), dtype=np.uint8)
-        stream.readinto(skip)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bidsmask-reader") as pool:
-            pending = pool.submit(read, slices[0])
-            for index, time_slice in enumerate(slices):
-                chunk = pending.result()
-                if index + 1 < len(slices):
-                    pending = pool.submit(read, slices[index + 1])
-                yield time_slice, chunk
+        stream.readinto(np.empty(offset, dtype=np.uint8))
+        for time_slice in slices:
+            n = time_slice.stop - time_slice.start
+            raw = np.empty(volume_items * n, dtype=disk_dtype)
+            stream.readinto(raw)
+            raw = raw.reshape((*shape3d, n), order="F")
+            if scaled:
+                data = raw.astype(np.promote_types(disk_dtype, np.float64))
+                data *= slope
+                data += inter
+                chunk = data.astype(dtype, copy=False)
+            else:
+                chunk = raw.astype(dtype, copy=not (raw.dtype == dtype and raw.dtype.isnative))
+            yield time_slice, chunk
     except (OSError, EOFError, _zlib.error) as exc:
         raise ValueError(
             f"Could not read image file '{stream.path}': {exc}. The file may be truncated or "
