@@ -239,12 +239,20 @@ class _GzipStream:
         except Exception as exc:  # handed to the reading thread, which raises it
             self._put(exc)
 
+    def _get(self) -> bytes | Exception | None:
+        while True:
+            try:
+                return self._pieces.get(timeout=1.0)
+            except queue.Empty:
+                if not self._thread.is_alive() and self._pieces.empty():
+                    return RuntimeError(f"The reader thread of '{self.path}' stopped unexpectedly.")
+
     def readinto(self, buffer: np.ndarray) -> None:
         view = memoryview(buffer).cast("B")
         filled, size = 0, len(view)
         while filled < size:
             if not len(self._rest):
-                item = self._pieces.get()
+                item = self._get()
                 if item is None:
                     raise ValueError(
                         f"Image file '{self.path}' is truncated: the data end before all volumes "
