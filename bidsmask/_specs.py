@@ -20,6 +20,7 @@ LABEL_STRATEGIES = (
     "variance",
 )
 _LINEAR_STRATEGIES = ("mean", "sum", "standard_deviation", "variance")
+_SQUARE_STRATEGIES = ("standard_deviation", "variance")
 
 
 def _check_3d(name: str, array: np.ndarray) -> np.ndarray:
@@ -72,14 +73,15 @@ class _GroupedReducer:
         self.starts = bounds[:-1][self.present]
         self.stops = bounds[1:][self.present]
 
-    def reduce_transposed(self, data_t: np.ndarray, strategy: str) -> np.ndarray:
-        """Linear strategies from a C-contiguous float64 (n_voxels, n) block."""
-        n = data_t.shape[1]
-        out = np.zeros((n, self.n_groups), dtype=np.float64)
+    def finish(self, sums: np.ndarray, squares: np.ndarray | None, strategy: str) -> np.ndarray:
+        """Linear strategies from ``weights @ data.T`` (and ``weights @ (data**2).T``).
+
+        ``sums`` and ``squares`` are float64 (n_groups, n); the result is float32 (n, n_groups).
+        """
+        out = np.zeros((sums.shape[1], self.n_groups), dtype=np.float64)
         present = self.present
         counts = self.counts[present]
-        # (groups × voxels) sparse @ (voxels × n) dense, in float64
-        sums = np.asarray(self.weights @ data_t).T[:, present]
+        sums = sums.T[:, present]
         if strategy == "sum":
             out[:, present] = sums
             return out.astype(np.float32)
@@ -87,14 +89,15 @@ class _GroupedReducer:
         if strategy == "mean":
             out[:, present] = means
             return out.astype(np.float32)
-        sumsq = np.asarray(self.weights @ np.square(data_t)).T[:, present]
-        variance = np.maximum(sumsq / counts - means**2, 0.0)
+        variance = np.maximum(squares.T[:, present] / counts - means**2, 0.0)
         out[:, present] = variance if strategy == "variance" else np.sqrt(variance)
         return out.astype(np.float32)
 
     def reduce(self, data: np.ndarray, strategy: str) -> np.ndarray:
         if strategy in _LINEAR_STRATEGIES:
-            return self.reduce_transposed(_transposed_float64(data), strategy)
+            data_t = _transposed_float64(data)
+            squares = self.weights @ np.square(data_t) if strategy in _SQUARE_STRATEGIES else None
+            return self.finish(self.weights @ data_t, squares, strategy)
         n = data.shape[0]
         out = np.zeros((n, self.n_groups), dtype=np.float64)
         present = self.present
@@ -163,38 +166,29 @@ def reduce_maps(data: np.ndarray, maps: np.ndarray) -> np.ndarray:
     >>> reduce_maps(np.array([[1.0, 2.0, 3.0]]), maps)
     array([[1., 2.]], dtype=float32)
     """
-    return _pseudo_inverse(np.asarray(maps)).apply(np.atleast_2d(data))
+    weights_t = sparse.csr_array(np.asarray(maps, dtype=np.float64).T)
+    solver = _LeastSquares(weights_t)
+    return solver.finish(weights_t @ _transposed_float64(np.atleast_2d(data)))
 
 
-class _pseudo_inverse:  # noqa: N801 - a function-like operator
-    """Precomputed Moore-Penrose inverse of a tall (n_voxels × n_maps) matrix ``A``.
+class _LeastSquares:
+    """Least squares through the pseudo-inverse of the small Gram matrix of sparse maps.
 
-    ``pinv(A) = pinv(A.T @ A) @ A.T`` is built block by block from the small Gram matrix
-    (n_maps × n_maps, accumulated in float64), so no voxel-sized factor other than the result is
-    held. It gives the minimum-norm least-squares solution, i.e. the result of ``lstsq(A, b)``,
-    including zero signals for all-zero maps. The operator is stored (n_maps × n_voxels) and
-    applied as ``operator @ data.T``, the fast BLAS layout for a long inner dimension.
+    With ``A`` the (n_voxels × n_maps) maps, ``pinv(A) = pinv(A.T @ A) @ A.T`` for any ``A``, so
+    the minimum-norm least-squares solution (``lstsq(A, b)``, zero signals for all-zero maps
+    included) is ``pinv(G) @ (A.T @ b)`` with the Gram matrix ``G = A.T @ A`` (n_maps × n_maps,
+    float64). ``A.T`` is stored as a sparse (n_maps × n_voxels) CSR matrix: probabilistic maps
+    are mostly zeros, so ``A.T @ b`` costs the maps' non-zeros, not n_maps × n_voxels.
     """
 
-    _BLOCK = 65536
+    def __init__(self, weights_t: sparse.csr_array):
+        self.weights_t = weights_t
+        gram = np.asarray((weights_t @ weights_t.T).toarray(), dtype=np.float64)
+        self.gram_inverse = np.linalg.pinv(gram, hermitian=True)
 
-    def __init__(self, maps: np.ndarray):
-        n_voxels, n_maps = maps.shape
-        gram = np.zeros((n_maps, n_maps))
-        for start in range(0, n_voxels, self._BLOCK):
-            block = np.asarray(maps[start : start + self._BLOCK], dtype=np.float64)
-            gram += block.T @ block
-        gram_inverse = np.linalg.pinv(gram, hermitian=True)
-        self.operator = np.empty((n_maps, n_voxels))
-        for start in range(0, n_voxels, self._BLOCK):
-            block = np.asarray(maps[start : start + self._BLOCK], dtype=np.float64)
-            self.operator[:, start : start + self._BLOCK] = gram_inverse @ block.T
-
-    def apply(self, data: np.ndarray) -> np.ndarray:
-        return self.apply_transposed(_transposed_float64(data))
-
-    def apply_transposed(self, data_t: np.ndarray) -> np.ndarray:
-        return (self.operator @ data_t).T.astype(np.float32)
+    def finish(self, projections: np.ndarray) -> np.ndarray:
+        """Signals (n, n_maps) float32 from the float64 (n_maps, n) ``A.T @ b``."""
+        return (self.gram_inverse @ projections).T.astype(np.float32)
 
 
 class LabelsSpec:
@@ -283,13 +277,22 @@ class LabelsSpec:
         return self._reducer.reduce(data, self.strategy)
 
     @property
-    def takes_transposed(self) -> bool:
-        """Whether :meth:`reduce_transposed` applies (sums-based strategies)."""
-        return self.strategy in _LINEAR_STRATEGIES
+    def operator(self) -> sparse.csr_array | None:
+        """Sparse (regions × len(voxels)) float64 membership for sums-based strategies, else None.
 
-    def reduce_transposed(self, data_t: np.ndarray) -> np.ndarray:
-        """Reduce like :meth:`reduce`, from a C-contiguous float64 (len(voxels), n) block."""
-        return self._reducer.reduce_transposed(data_t, self.strategy)
+        The extraction engine computes ``operator @ data.T`` (and, if :attr:`needs_squares`,
+        ``operator @ (data**2).T``) and hands them to :meth:`finish`.
+        """
+        return self._reducer.weights if self.strategy in _LINEAR_STRATEGIES else None
+
+    @property
+    def needs_squares(self) -> bool:
+        """Whether :meth:`finish` needs the sums of squares (variance, standard deviation)."""
+        return self.strategy in _SQUARE_STRATEGIES
+
+    def finish(self, sums: np.ndarray, squares: np.ndarray | None = None) -> np.ndarray:
+        """Signals (n, n_elements) float32 from ``operator @ data.T`` (float64 (regions, n))."""
+        return self._reducer.finish(sums, squares, self.strategy)
 
 
 _MAPS_PER_READ = 8
@@ -301,8 +304,24 @@ def _iter_maps(maps):
         yield k0, np.asarray(maps[..., k0 : k0 + _MAPS_PER_READ])
 
 
-def _nonzero(volume: np.ndarray) -> np.ndarray:
-    return np.isfinite(volume) & (volume != 0)
+def _map_entries(volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted flat C-order indices and values of the finite non-zero voxels of a 3D map.
+
+    A Fortran-ordered volume (a slice of a NIfTI array) is scanned in its own memory order
+    without a copy; only its few non-zero indices are converted to C order.
+    """
+    fortran = volume.flags.f_contiguous and not volume.flags.c_contiguous
+    flat = volume.ravel(order="F" if fortran else "C")
+    index = np.flatnonzero(flat)
+    values = flat[index]
+    finite = np.isfinite(values)
+    if not finite.all():
+        index, values = index[finite], values[finite]
+    if fortran:
+        index = np.ravel_multi_index(np.unravel_index(index, volume.shape, order="F"), volume.shape)
+        order = np.argsort(index)
+        index, values = index[order], values[order]
+    return index, values
 
 
 class MapsSpec:
@@ -349,24 +368,22 @@ class MapsSpec:
         self.shape = tuple(maps.shape[:3])
         n_maps = int(maps.shape[3])
         mask = _check_mask(mask, self.shape)
-        # two passes over a few maps at a time: a lazily read maps file is never held whole
-        support = np.zeros(int(np.prod(self.shape)), dtype=bool)
+        # one pass over a few maps at a time (a lazily read maps file is never held whole),
+        # keeping only the non-zero entries: the maps are stored sparse
+        mask_flat = None if mask is None else mask.ravel()
+        entries = []
         sizes = np.zeros(n_maps, dtype=np.int64)
         for k0, block in _iter_maps(maps):
             for j in range(block.shape[3]):
-                nonzero = _nonzero(block[..., j]).ravel()
-                support |= nonzero
-                sizes[k0 + j] = np.count_nonzero(nonzero)
-        if not support.any():
+                index, values = _map_entries(block[..., j])
+                sizes[k0 + j] = index.size
+                if mask_flat is not None:
+                    inside = mask_flat[index]
+                    index, values = index[inside], values[inside]
+                entries.append((index, values))
+        if not sizes.any():
             raise ValueError("maps_img contains no map: every value is 0 (or not finite).")
-        used = support if mask is None else support & mask.ravel()
-        self.voxels = np.flatnonzero(used)
-        weights = np.empty((self.voxels.size, n_maps), dtype=np.float32)
-        for k0, block in _iter_maps(maps):
-            for j in range(block.shape[3]):
-                weights[:, k0 + j] = np.take(block[..., j], self.voxels)
-        np.nan_to_num(weights, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-        counts = np.count_nonzero(weights, axis=0)
+        counts = np.array([index.size for index, _ in entries], dtype=np.int64)
         if mask is None or keep_masked_maps:
             kept = np.arange(n_maps)
         else:
@@ -382,23 +399,44 @@ class MapsSpec:
                     UserWarning,
                     stacklevel=2,
                 )
-                weights = weights[:, kept]
+        used = np.zeros(int(np.prod(self.shape)), dtype=bool)
+        for k in kept:
+            used[entries[k][0]] = True
+        self.voxels = np.flatnonzero(used)
+        columns = np.concatenate([entries[k][0] for k in kept])
+        indptr = np.concatenate([[0], np.cumsum(counts[kept])])
+        weights_t = sparse.csr_array(
+            (
+                np.concatenate([entries[k][1] for k in kept]).astype(np.float64),
+                np.searchsorted(self.voxels, columns),
+                indptr,
+            ),
+            shape=(kept.size, self.voxels.size),
+        )
+        del entries, columns
         self.region_ids = kept
-        self._solver = _pseudo_inverse(weights)
-        del weights
+        self._solver = _LeastSquares(weights_t)
         self.voxel_counts = counts[kept]
         self.coverage = self.voxel_counts / np.maximum(sizes[kept], 1)
         self.n_elements = int(kept.size)
 
-    takes_transposed = True
+    @property
+    def operator(self) -> sparse.csr_array:
+        """Sparse (n_elements × len(voxels)) float64 map weights, the transposed maps ``A.T``.
+
+        The extraction engine computes ``operator @ data.T`` and hands it to :meth:`finish`.
+        """
+        return self._solver.weights_t
+
+    needs_squares = False
+
+    def finish(self, sums: np.ndarray, squares: np.ndarray | None = None) -> np.ndarray:
+        """Signals (n, n_elements) float32 from ``operator @ data.T`` (float64 (n_elements, n))."""
+        return self._solver.finish(sums)
 
     def reduce(self, data: np.ndarray) -> np.ndarray:
         """Least-squares signals of a (n, len(voxels)) block, shape (n, n_elements)."""
-        return self._solver.apply(data)
-
-    def reduce_transposed(self, data_t: np.ndarray) -> np.ndarray:
-        """Reduce like :meth:`reduce`, from a C-contiguous float64 (len(voxels), n) block."""
-        return self._solver.apply_transposed(data_t)
+        return self.finish(self.operator @ _transposed_float64(data))
 
 
 class VoxelSpec:
@@ -430,7 +468,7 @@ class VoxelSpec:
         self.coverage = np.ones(self.voxels.size)
         self.n_elements = int(self.voxels.size)
 
-    takes_transposed = False
+    operator = None
 
     def reduce(self, data: np.ndarray) -> np.ndarray:
         """Return the block itself as float32 (n, n_voxels)."""

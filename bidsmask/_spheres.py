@@ -171,13 +171,17 @@ class SpheresSpec:
         self.region_ids = np.arange(len(members))
         self.n_elements = len(members)
 
-    takes_transposed = True
+    needs_squares = False
+
+    @property
+    def operator(self) -> sparse.csr_array:
+        """The membership matrix; the engine hands ``operator @ data.T`` to :meth:`finish`."""
+        return self.membership
+
+    def finish(self, sums: np.ndarray, squares: np.ndarray | None = None) -> np.ndarray:
+        """Sphere means (n, n_spheres) float32 from the float64 sums ``membership @ data.T``."""
+        return (sums.T / self.voxel_counts).astype(np.float32)
 
     def reduce(self, data: np.ndarray) -> np.ndarray:
         """Mean of each sphere's voxels for a (n, len(voxels)) block, float32 (n, n_spheres)."""
-        return self.reduce_transposed(np.ascontiguousarray(data.T, dtype=np.float64))
-
-    def reduce_transposed(self, data_t: np.ndarray) -> np.ndarray:
-        """Reduce like :meth:`reduce`, from a C-contiguous float64 (len(voxels), n) block."""
-        sums = np.asarray(self.membership @ data_t).T
-        return (sums / self.voxel_counts).astype(np.float32)
+        return self.finish(self.membership @ np.ascontiguousarray(data.T, dtype=np.float64))

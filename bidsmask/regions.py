@@ -5,7 +5,8 @@ Every extraction is described by a *spec* built from arrays on the data grid:
 - :class:`LabelsSpec` — one signal per label of a deterministic atlas (mean, median, sum,
   minimum, maximum, variance or standard deviation of the region's voxels);
 - :class:`MapsSpec` — one signal per probabilistic map, the least-squares solution of
-  ``maps @ signals = data`` (nilearn's ``lstsq`` result), applied as a precomputed pseudo-inverse;
+  ``maps @ signals = data`` (nilearn's ``lstsq`` result): the sparse maps' projections, then
+  the pseudo-inverse of their small Gram matrix;
 - :class:`SpheresSpec` — the mean of the voxels within ``radius`` mm of each seed;
 - :class:`VoxelSpec` — the voxels of a mask, in ``data3d[mask]`` order.
 
@@ -16,8 +17,10 @@ element's voxels that lie inside the mask).
 
 :func:`extract` reads a run once, a chunk of volumes at a time, gathers the union of all specs'
 voxels once per chunk and feeds every spec from it, so an app can extract any number of atlases for
-the cost of one read. The data path is float32; sums are accumulated in float64. No float64 copy of
-a 4D image is ever made: memory is the outputs plus one chunk.
+the cost of one read. Specs that are a sparse ``operator @ data.T`` followed by a small ``finish``
+(sums-based labels, maps, spheres) share one stacked sparse product over the gathered voxels.
+The data path is float32; sums are accumulated in float64. No float64 copy of a 4D image is ever
+made: memory is the outputs plus one chunk.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Iterator, Sequence
 import nibabel as nib
 import numpy as np
 from nibabel.spatialimages import SpatialImage
+from scipy import sparse
 
 from bidsmask import _reader
 from bidsmask._specs import (
@@ -65,21 +69,62 @@ _REDUCE_BYTES = 32 * 2**20
 Spec = LabelsSpec | MapsSpec | SpheresSpec | VoxelSpec
 
 
-def _union_voxels(specs: Sequence[Spec]) -> tuple[np.ndarray, list[np.ndarray | None]]:
+def _union_voxels(specs: Sequence[Spec], n_grid: int) -> tuple[np.ndarray, list[np.ndarray | None]]:
     """Return the sorted union of the specs' voxels and each spec's positions in it.
 
     A position array is ``None`` when the spec uses the whole union in order (no gather needed).
     """
-    union = specs[0].voxels
-    for spec in specs[1:]:
-        union = np.union1d(union, spec.voxels)
-    positions: list[np.ndarray | None] = []
+    used = np.zeros(n_grid, dtype=bool)
     for spec in specs:
-        if spec.voxels.size == union.size:
-            positions.append(None)
-        else:
-            positions.append(np.searchsorted(union, spec.voxels))
+        used[spec.voxels] = True
+    union = np.flatnonzero(used)
+    rank = np.cumsum(used, dtype=np.intp) - 1
+    positions = [None if spec.voxels.size == union.size else rank[spec.voxels] for spec in specs]
     return union, positions
+
+
+class _Operators:
+    """The sparse operators of all sums-based specs, stacked, with columns in union coordinates.
+
+    Labels (mean, sum, variance, standard deviation), maps and spheres are all ``finish`` of a
+    sparse ``operator @ data.T``: stacking their operators into one CSR matrix whose columns index
+    the gathered union of voxels computes every such product at once, straight from the gathered
+    block (no per-spec gather of voxels), in one pass over a float64 copy of it.
+    """
+
+    def __init__(self, specs: Sequence[Spec], positions: list[np.ndarray | None], n_union: int):
+        self.rows: list[slice | None] = []
+        self.square_rows: list[slice | None] = []
+        linear, squares = [], []
+        for spec, pos in zip(specs, positions, strict=True):
+            op = spec.operator
+            if op is None:
+                self.rows.append(None)
+                self.square_rows.append(None)
+                continue
+            op = sparse.csr_array(op)
+            # positions increase with the spec's (sorted) voxels: rows stay sorted
+            columns = op.indices if pos is None else pos[op.indices]
+            op = sparse.csr_array((op.data, columns, op.indptr), shape=(op.shape[0], n_union))
+            self.rows.append(self._append(linear, op))
+            self.square_rows.append(self._append(squares, op) if spec.needs_squares else None)
+        self.linear = sparse.vstack(linear, format="csr") if linear else None
+        self.squares = sparse.vstack(squares, format="csr") if squares else None
+
+    @staticmethod
+    def _append(ops: list, op: sparse.csr_array) -> slice:
+        start = sum(o.shape[0] for o in ops)
+        ops.append(op)
+        return slice(start, start + op.shape[0])
+
+    def apply(self, block: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``(linear @ block.T, squares @ (block**2).T)`` in float64, ``None`` where unused."""
+        if self.linear is None:
+            return None, None
+        block_t = np.ascontiguousarray(block.T, dtype=np.float64)
+        sums = self.linear @ block_t
+        squares = None if self.squares is None else self.squares @ np.square(block_t)
+        return sums, squares
 
 
 def _check_specs(specs: Sequence[Spec], shape3d: tuple[int, int, int]) -> None:
@@ -155,19 +200,21 @@ def _read_ahead(chunks: Iterator, depth: int = 1) -> Iterator:
         thread.join()
 
 
-def _reduce(block: np.ndarray, specs, positions, outputs) -> None:
+def _reduce(block: np.ndarray, specs, positions, operators: _Operators, outputs) -> None:
     """Feed a gathered (n, n_union) block to every spec, writing into ``outputs``."""
-    if not np.isfinite(block).all():
+    # any NaN or infinity makes the sum non-finite (a float32 overflow only costs a needless scan)
+    if not np.isfinite(np.add.reduce(block, axis=None)):
         np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    # the float64 transposed copy that sums and least squares need is made once and shared
-    block_t = None
-    for spec, pos, out in zip(specs, positions, outputs, strict=True):
-        if spec.takes_transposed:
-            if block_t is None:
-                block_t = np.ascontiguousarray(block.T, dtype=np.float64)
-            out[...] = spec.reduce_transposed(block_t if pos is None else block_t[pos])
-        else:
+    sums, squares = operators.apply(block)
+    for spec, pos, rows, square_rows, out in zip(
+        specs, positions, operators.rows, operators.square_rows, outputs, strict=True
+    ):
+        if rows is None:
             out[...] = spec.reduce(block if pos is None else block[:, pos])
+        else:
+            out[...] = spec.finish(
+                sums[rows], None if square_rows is None else squares[square_rows]
+            )
 
 
 def _value_range(img: SpatialImage, chunk_volumes: int | None) -> tuple[float, float]:
@@ -245,7 +292,8 @@ def extract(
     specs = list(specs)
     _check_specs(specs, shape3d)
 
-    union, positions = _union_voxels(specs)
+    union, positions = _union_voxels(specs, int(np.prod(shape3d)))
+    operators = _Operators(specs, positions, union.size)
     union_mask = np.zeros(int(np.prod(shape3d)), dtype=bool)
     union_mask[union] = True
     union_mask = union_mask.reshape(shape3d)
@@ -293,6 +341,6 @@ def extract(
         del chunk
         if filled + chunk_volumes > buffer.shape[0] or time_slice.stop == n_volumes:
             times = slice(time_slice.stop - filled, time_slice.stop)
-            _reduce(buffer[:filled], specs, positions, [out[times] for out in outputs])
+            _reduce(buffer[:filled], specs, positions, operators, [out[times] for out in outputs])
             filled = 0
     return outputs

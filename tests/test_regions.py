@@ -290,3 +290,36 @@ def test_buffered_reductions_match(bold, labels, maps, monkeypatch, reduce_bytes
     monkeypatch.setattr(regions, "_REDUCE_BYTES", reduce_bytes)
     for got, ref in zip(extract(bold, specs, chunk_volumes=2), expected, strict=True):
         assert_allclose(got, ref, rtol=1e-6, atol=1e-5)
+
+
+def test_maps_spec_memory_order_and_non_finite(bold, maps):
+    """Fortran-ordered maps (NIfTI slices) and C-ordered ones give the same sparse operator."""
+    with_nan = maps.copy()
+    with_nan[0, 0, 0, 1] = np.nan
+    with_nan[1, 0, 0, 2] = np.inf
+    zeroed = np.nan_to_num(with_nan, nan=0.0, posinf=0.0)
+    ref = MapsSpec(zeroed)
+    for arr in (with_nan, np.asfortranarray(with_nan)):
+        spec = MapsSpec(arr)
+        assert_array_equal(spec.voxels, ref.voxels)
+        assert_array_equal(spec.voxel_counts, np.count_nonzero(zeroed, axis=(0, 1, 2)))
+        assert_allclose(spec.operator.toarray(), zeroed.reshape(-1, 5)[ref.voxels].T)
+        assert_allclose(extract(bold, [spec])[0], extract(bold, [ref])[0], rtol=1e-6)
+
+
+def test_single_pass_sums_of_squares_with_other_operators(bold, labels, maps, mask):
+    """Variance/std labels share the stacked sparse product with maps and spheres."""
+    specs = [
+        MapsSpec(maps, mask),
+        LabelsSpec(labels, strategy="variance"),
+        SpheresSpec(SEEDS, AFFINE, SHAPE, radius=3.0),
+        LabelsSpec(labels, mask, strategy="standard_deviation"),
+        LabelsSpec(labels, strategy="minimum"),
+    ]
+    together = extract(bold, specs, chunk_volumes=4)
+    data = np.asarray(bold.dataobj).reshape(-1, 17)
+    for spec, got in zip(specs, together, strict=True):
+        assert_allclose(got, spec.reduce(data[spec.voxels].T), rtol=1e-5, atol=1e-5)
+    flat = labels.ravel()
+    expected = [data[flat == i].var(axis=0) for i in specs[1].region_ids]
+    assert_allclose(together[1], np.stack(expected, axis=1), rtol=1e-4)
