@@ -150,7 +150,7 @@ elif case == "multi" and impl == "bidsmask":
     specs = [
         regions.LabelsSpec(np.asarray(nib.load(files["labels400"]).dataobj)),
         regions.LabelsSpec(np.asarray(nib.load(files["labels100"]).dataobj)),
-        regions.MapsSpec(np.asarray(nib.load(files["maps64"]).dataobj)),
+        regions.MapsSpec(nib.load(files["maps64"])),
         regions.SpheresSpec(seeds, affine, shape3d, radius=5.0, mask=mask),
     ]
     outs = [signal.clean(x, confounds=confounds, **clean) for x in regions.extract(bold, specs)]

@@ -6,7 +6,10 @@ import logging
 import warnings
 
 import numpy as np
+from nibabel.spatialimages import SpatialImage
 from scipy import sparse
+
+from bidsmask import _reader
 
 logger = logging.getLogger(__name__)
 
@@ -299,7 +302,17 @@ _MAPS_PER_READ = 8
 
 
 def _iter_maps(maps):
-    """Yield ``(first_index, block)`` with a few maps at a time (an array or a lazy proxy)."""
+    """Yield ``(first_index, block)`` with a few maps at a time.
+
+    ``maps`` is an array, a lazy proxy, or a nibabel image, which is streamed by
+    :func:`bidsmask._reader.iter_chunks` (one sequential read; ``.nii.gz`` inflated in a background
+    thread, faster than a proxy's slices).
+    """
+    if isinstance(maps, SpatialImage):
+        dtype = np.float64 if maps.get_data_dtype() == np.float64 else np.float32
+        for maps_slice, block in _reader.iter_chunks(maps, _MAPS_PER_READ, dtype=dtype):
+            yield maps_slice.start, block
+        return
     for k0 in range(0, int(maps.shape[3]), _MAPS_PER_READ):
         yield k0, np.asarray(maps[..., k0 : k0 + _MAPS_PER_READ])
 
@@ -329,9 +342,10 @@ class MapsSpec:
 
     Parameters
     ----------
-    maps : numpy.ndarray or array-like
-        4D maps (X, Y, Z, n_maps) on the data grid (non-finite values count as 0); a nibabel
-        array proxy (``img.dataobj``) is read a few maps at a time.
+    maps : numpy.ndarray, array-like or nibabel image
+        4D maps (X, Y, Z, n_maps) on the data grid (non-finite values count as 0). A nibabel
+        image is streamed a few maps at a time in one sequential read (the fastest for a
+        ``.nii.gz``); an array proxy (``img.dataobj``) is sliced a few maps at a time.
     mask : numpy.ndarray or None, default=None
         3D boolean mask on the same grid; only voxels inside it are used.
     keep_masked_maps : bool, default=False
@@ -361,12 +375,12 @@ class MapsSpec:
     ):
         if not hasattr(maps, "shape") or not hasattr(maps, "__getitem__"):
             maps = np.asarray(maps)
-        if len(maps.shape) == 3:
+        if len(maps.shape) == 3 and not isinstance(maps, SpatialImage):
             maps = np.asarray(maps)[..., np.newaxis]
-        if len(maps.shape) != 4:
+        if len(maps.shape) not in (3, 4):
             raise ValueError(f"'maps' must be a 4D array, got shape {maps.shape}.")
-        self.shape = tuple(maps.shape[:3])
-        n_maps = int(maps.shape[3])
+        self.shape = tuple(int(n) for n in maps.shape[:3])
+        n_maps = int(maps.shape[3]) if len(maps.shape) == 4 else 1
         mask = _check_mask(mask, self.shape)
         # one pass over a few maps at a time (a lazily read maps file is never held whole),
         # keeping only the non-zero entries: the maps are stored sparse

@@ -28,7 +28,7 @@ def sphere_members(
     affine: np.ndarray,
     candidates: np.ndarray,
     radius: float,
-) -> list[np.ndarray]:
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Flat C-order voxel indices belonging to each sphere, with nilearn's rules.
 
     A sphere holds the candidate voxels whose centre is within ``radius`` mm of the seed
@@ -50,30 +50,40 @@ def sphere_members(
 
     Returns
     -------
-    list of numpy.ndarray
+    members : list of numpy.ndarray
         Sorted flat C-order indices of each sphere's voxels (possibly empty).
+    full_sizes : numpy.ndarray
+        Number of voxels of each sphere when every voxel of the grid is a candidate (the
+        denominator of the coverage), found in the same pass.
     """
     shape = candidates.shape
+    flat_candidates = candidates.ravel()
     inv_affine = np.linalg.inv(affine)
     members = []
+    full_sizes = np.zeros(len(seeds), dtype=np.int64)
     search = max(float(radius), 2.0)
-    for seed in np.asarray(seeds, dtype=np.float64):
-        box = _box_voxels(seed, search, inv_affine, shape)
-        box = box[candidates[box[:, 0], box[:, 1], box[:, 2]]]
+    for i, seed in enumerate(np.asarray(seeds, dtype=np.float64)):
+        box = _box_voxels(seed, search, inv_affine, shape)  # C order: flat indices increase
         flat = np.ravel_multi_index(box.T, shape)
-        order = np.argsort(flat)
-        box, flat = box[order], flat[order]
+        inside = flat_candidates[flat]
         world = box @ affine[:3, :3].T + affine[:3, 3]
         dist = np.sqrt(np.sum((world - seed) ** 2, axis=1))
         keep = dist <= radius
         nearest = np.round(inv_affine[:3, :3] @ seed + inv_affine[:3, 3]).astype(int)
-        if np.all(nearest >= 0) and np.all(nearest < shape) and candidates[tuple(nearest)]:
+        if np.all(nearest >= 0) and np.all(nearest < shape):
             keep |= flat == np.ravel_multi_index(nearest, shape)
-        same_int = np.flatnonzero(np.all(world.astype(int) == seed.astype(int), axis=1))
-        if same_int.size:
-            keep[same_int[0]] = True
+        same_int = np.all(world.astype(int) == seed.astype(int), axis=1)
+        keep_all = keep.copy()
+        first = np.flatnonzero(same_int)
+        if first.size:
+            keep_all[first[0]] = True
+        full_sizes[i] = np.count_nonzero(keep_all)
+        keep &= inside
+        first = np.flatnonzero(same_int & inside)
+        if first.size:
+            keep[first[0]] = True
         members.append(flat[keep])
-    return members
+    return members, full_sizes
 
 
 class SpheresSpec:
@@ -143,7 +153,7 @@ class SpheresSpec:
                     "Resample the mask to the data grid first."
                 )
         candidates = np.ones(self.shape, dtype=bool) if mask is None else mask
-        members = sphere_members(seeds, affine, candidates, radius)
+        members, full_sizes = sphere_members(seeds, affine, candidates, radius)
         self.voxel_counts = np.array([m.size for m in members], dtype=np.int64)
         empty = np.flatnonzero(self.voxel_counts == 0)
         if empty.size:
@@ -152,11 +162,7 @@ class SpheresSpec:
                 "Check that the seeds are in world (mm) coordinates inside the mask, or increase "
                 "'radius'."
             )
-        if mask is None:
-            self.coverage = np.ones(len(members))
-        else:
-            full = sphere_members(seeds, affine, np.ones(self.shape, dtype=bool), radius)
-            self.coverage = self.voxel_counts / np.array([max(f.size, 1) for f in full])
+        self.coverage = self.voxel_counts / np.maximum(full_sizes, 1)
         self.voxels = np.unique(np.concatenate(members))
         rows = np.repeat(np.arange(len(members)), self.voxel_counts)
         cols = np.searchsorted(self.voxels, np.concatenate(members))

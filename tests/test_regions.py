@@ -323,3 +323,19 @@ def test_single_pass_sums_of_squares_with_other_operators(bold, labels, maps, ma
     flat = labels.ravel()
     expected = [data[flat == i].var(axis=0) for i in specs[1].region_ids]
     assert_allclose(together[1], np.stack(expected, axis=1), rtol=1e-4)
+
+
+def test_maps_spec_from_image_file(maps, mask, tmp_path):
+    """A maps image is streamed (one read); the spec equals the one built from the array."""
+    path = tmp_path / "maps.nii.gz"
+    nib.save(nib.Nifti1Image(maps, AFFINE), path)
+    ref = MapsSpec(maps, mask)
+    for source in (nib.load(path), nib.load(path).dataobj):
+        spec = MapsSpec(source, mask)
+        assert spec.shape == SHAPE
+        assert_array_equal(spec.voxels, ref.voxels)
+        assert_allclose(spec.operator.toarray(), ref.operator.toarray())
+    nib.save(nib.Nifti1Image(maps[..., 2], AFFINE), tmp_path / "one.nii.gz")
+    one = MapsSpec(nib.load(tmp_path / "one.nii.gz"))
+    assert one.n_elements == 1
+    assert_array_equal(one.voxels, np.flatnonzero(maps[..., 2]))
