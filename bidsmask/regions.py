@@ -95,6 +95,7 @@ class _Operators:
     def __init__(self, specs: Sequence[Spec], positions: list[np.ndarray | None], n_union: int):
         self.rows: list[slice | None] = []
         self.square_rows: list[slice | None] = []
+        self._scratch = np.empty(0, dtype=np.float64)
         linear, squares = [], []
         for spec, pos in zip(specs, positions, strict=True):
             op = spec.operator
@@ -124,7 +125,12 @@ class _Operators:
         """``(linear @ block.T, squares @ (block**2).T)`` in float64, ``None`` where unused."""
         if self.linear is None:
             return None, None
-        block_t = np.ascontiguousarray(block.T, dtype=np.float64)
+        # the float64 transposed block lives in one buffer reused by every batch: a fresh array
+        # per batch would be page-faulted in again each time (about twice the cost of the copy)
+        if self._scratch.size < block.size:
+            self._scratch = np.empty(block.size, dtype=np.float64)
+        block_t = self._scratch[: block.size].reshape(block.shape[::-1])
+        np.copyto(block_t, block.T)
         sums = self.linear @ block_t
         squares = None if self.squares is None else self.squares @ np.square(block_t)
         return sums, squares
