@@ -339,3 +339,15 @@ def test_maps_spec_from_image_file(maps, mask, tmp_path):
     one = MapsSpec(nib.load(tmp_path / "one.nii.gz"))
     assert one.n_elements == 1
     assert_array_equal(one.voxels, np.flatnonzero(maps[..., 2]))
+
+
+def test_reduce_maps_rank_deficient_is_minimum_norm_lstsq(rng):
+    """Duplicated and all-zero maps: the minimum-norm solution, as lstsq (and nilearn) give."""
+    maps = rng.random((60, 3))
+    maps = np.column_stack([maps, maps[:, 0], np.zeros(60)])
+    data = rng.standard_normal((5, 60)).astype(np.float32)
+    expected = np.linalg.lstsq(maps, data.T.astype(np.float64), rcond=None)[0].T
+    got = reduce_maps(data, maps)
+    assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    assert_array_equal(got[:, 4], 0)
+    assert_allclose(got[:, 0], got[:, 3], rtol=1e-5)
