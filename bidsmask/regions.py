@@ -78,8 +78,10 @@ def _union_voxels(specs: Sequence[Spec], n_grid: int) -> tuple[np.ndarray, list[
     for spec in specs:
         used[spec.voxels] = True
     union = np.flatnonzero(used)
-    rank = np.cumsum(used, dtype=np.intp) - 1
-    positions = [None if spec.voxels.size == union.size else rank[spec.voxels] for spec in specs]
+    positions = [
+        None if spec.voxels.size == union.size else np.searchsorted(union, spec.voxels)
+        for spec in specs
+    ]
     return union, positions
 
 
