@@ -101,7 +101,8 @@ def run_group_level(config: Config) -> int:
         written += group_connectivity(out, records)
         counts = table.drop_duplicates(["participant_id", "session_id", "task", "run", "space"])
         logger.info(
-            "Group level: %d run(s) of %d participant(s) (%s); %d file(s) written under %s.",
+            "Group level: %d run(s) of %d participant(s); run x strategy results: %s; "
+            "%d file(s) written under %s.",
             len(counts),
             table["participant_id"].nunique(),
             ", ".join(f"{n} {s}" for s, n in table["status"].value_counts().items()),
