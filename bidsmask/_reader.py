@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["default_chunk_volumes", "iter_chunks", "iter_masked_chunks", "open_img"]
 
-_DEFAULT_BUDGET_BYTES = 128 * 2**20
+_DEFAULT_BUDGET_BYTES = 32 * 2**20
 
 
 def open_img(img: str | os.PathLike | SpatialImage) -> nib.Nifti1Image:
@@ -93,7 +93,7 @@ def default_chunk_volumes(
         Spatial shape of one volume.
     itemsize : int
         Bytes per voxel of the chunk arrays.
-    budget_bytes : int, default=128 MiB
+    budget_bytes : int, default=32 MiB
         Memory allowed for one chunk.
 
     Returns
@@ -133,7 +133,7 @@ def iter_chunks(
     img : str, os.PathLike or nibabel image
         The image (a path is opened with :func:`open_img`).
     chunk_volumes : int or None, default=None
-        Volumes per chunk; ``None`` uses :func:`default_chunk_volumes` with a 128 MiB budget.
+        Volumes per chunk; ``None`` uses :func:`default_chunk_volumes` with a 32 MiB budget.
     dtype : numpy dtype, default=numpy.float32
         Data type of the chunks (scaling factors of the file are applied first).
 
