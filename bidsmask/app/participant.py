@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
-import re
 import shutil
 import tempfile
 import time
@@ -49,12 +48,10 @@ from bidsmask.app.report import (
 )
 from bidsmask.app.run import RunJob, mask_path, output_paths, process, run_parameters
 from bidsmask.atlases import Atlas, AtlasSpec, load_atlas, parse_atlas_spec
-from bidsmask.bids import layout, naming, writer
+from bidsmask.bids import layout, writer
 from bidsmask.bids.layout import RunRecord
 
 logger = logging.getLogger(__name__)
-
-_ENTITY = re.compile(r"([a-z]+)-([A-Za-z0-9]+)")
 
 
 def _with_sidecars(paths: list[Path]) -> list[Path]:
@@ -84,17 +81,10 @@ def expected_outputs(job: RunJob, skipped: set[str] = frozenset()) -> list[Path]
 def _remove_stale_temporaries(job: RunJob) -> None:
     """Remove the temporary files that a killed earlier attempt at this run left behind."""
     out = job.config.output_dir
-    candidates = [
-        *(out / mask_path(job).parent).glob(".sub-*.tmp*"),
-        *(out / writer.MARKER_DIR).glob(f".{job.stem}.*.tmp*"),
-    ]
-    for tmp in candidates:
-        entities = dict(_ENTITY.findall(tmp.name[1:].split(".")[0]))
-        if all(entities.get(k) == v for k, v in job.source.items()) and all(
-            k in job.source for k in entities if k in naming.SOURCE_ENTITIES
-        ):
-            logger.info("Removing %s, left by an interrupted earlier attempt.", tmp)
-            tmp.unlink(missing_ok=True)
+    paths = [out / path for path in expected_outputs(job)]
+    paths.append(writer.run_marker_path(out, job.stem))
+    for tmp in writer.remove_stale_temporaries(paths):
+        logger.info("Removed %s, left by an interrupted earlier attempt.", tmp)
 
 
 def _is_complete(job: RunJob) -> bool:
