@@ -78,6 +78,7 @@ def test_strategies_match_nilearn(run, strategy, with_mask):
         {**CLEAN, "smoothing_fwhm": 5.0},
         {**CLEAN, "low_pass": 0.2, "high_pass": 0.02},
         {**CLEAN, "high_variance_confounds": True},
+        {**CLEAN, "high_variance_confounds": True, "smoothing_fwhm": 5.0},
         {"standardize": "psc"},
     ],
 )

@@ -63,6 +63,7 @@ def _both(imgs, transform_kwargs=None, **kwargs):
         {**CLEAN, "smoothing_fwhm": 5.0},
         {**CLEAN, "low_pass": 0.2},
         {**CLEAN, "high_variance_confounds": True},
+        {**CLEAN, "high_variance_confounds": True, "smoothing_fwhm": 5.0},
     ],
 )
 @pytest.mark.parametrize("with_mask", [False, True])

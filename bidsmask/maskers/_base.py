@@ -344,8 +344,12 @@ class BaseMasker:
         img = open_imgs(imgs)
         spec, target_affine, target_shape = self._plan(img)
         specs = [spec]
-        resampled = target_affine is not None
-        if self.high_variance_confounds and not resampled:
+        # nilearn computes high-variance confounds on every voxel of the raw images: they come
+        # from the same pass only when that pass is neither resampled nor smoothed
+        raw_in_pass = (
+            self.high_variance_confounds and target_affine is None and not self.smoothing_fwhm
+        )
+        if raw_in_pass:
             specs.append(VoxelSpec(np.ones(img.shape[:3], dtype=bool)))
         outputs = extract(
             img,
@@ -357,11 +361,10 @@ class BaseMasker:
         signals = outputs[0]
         all_confounds = []
         if self.high_variance_confounds:
-            # nilearn computes them on every voxel of the raw (unresampled, unsmoothed) images
-            if resampled:
-                (raw,) = extract(img, [VoxelSpec(np.ones(img.shape[:3], dtype=bool))])
-            else:
+            if raw_in_pass:
                 raw = outputs[1]
+            else:
+                (raw,) = extract(img, [VoxelSpec(np.ones(img.shape[:3], dtype=bool))])
             del outputs
             all_confounds.append(signal.high_variance_confounds(raw))
             del raw
