@@ -43,7 +43,7 @@ if "(zlib)" in case:
 if case.startswith("nilearn"):
     import nilearn.masking as masking, nilearn.image as image
 else:
-    import bidsmask.masking as masking, bidsmask.image as image, bidsmask._reader as reader
+    import bidsmask.masking as masking, bidsmask.image as image, bidsmask.image._reader as reader
 import nibabel as nib
 import numpy as np
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -71,7 +71,7 @@ def _brain_volume() -> tuple[np.ndarray, np.ndarray]:
     from scipy.ndimage import binary_dilation, gaussian_filter
 
     from bidsmask.image import resample_img
-    from bidsmask.templates import load_mni152_template
+    from bidsmask.masking._templates import load_mni152_template
 
     template = resample_img(
         load_mni152_template(resolution=1), target_affine=AFFINE, target_shape=SHAPE
@@ -145,8 +145,8 @@ def main() -> int:
     impls = ["bidsmask", "bidsmask (zlib)", "nilearn"]
     cases = [f"{impl} {name}" for name in names for impl in impls]
     io_cases = [
-        "read: bidsmask._reader.iter_chunks",
-        "read: bidsmask._reader.iter_chunks (zlib)",
+        "read: bidsmask.image._reader.iter_chunks",
+        "read: bidsmask.image._reader.iter_chunks (zlib)",
         "read: nibabel proxy slices keep_file_open=True",
         "read: nibabel proxy slices keep_file_open=False",
     ]

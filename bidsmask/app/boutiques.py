@@ -6,7 +6,7 @@ The descriptor committed as ``boutiques/bidsmask.json`` is generated, never edit
 
 Every argparse action of :func:`bidsmask.app.cli._build_parser` becomes a Boutiques input
 (positionals, options with values, lists, choices, flags and counters), so a new option appears in
-the descriptor as soon as it is added to the parser, and ``tests/test_boutiques.py`` fails until
+the descriptor as soon as it is added to the parser, and ``tests/app/test_boutiques.py`` fails until
 the committed file is regenerated.
 
 The descriptor follows the BIDS-App conventions checked by ``bosh validate --bids`` and the input

@@ -476,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 on success, else one of the codes in :mod:`bidsmask.app.exitcodes`.
     """
-    from bidsmask.app.report import log_file_path, logging_to
+    from bidsmask.app.progress import log_file_path, logging_to
 
     try:
         config = parse_args(argv)

@@ -85,7 +85,7 @@ def make_demo_data(out: Path) -> tuple[Path, Path]:
         ``out/fmriprep`` and ``out/templateflow``.
     """
     from bidsmask.datagen import make_fmriprep_dataset, make_templateflow_home
-    from bidsmask.templates import load_mni152_brain_mask
+    from bidsmask.masking._templates import load_mni152_brain_mask
 
     fmriprep_dir, templateflow_dir = out / "fmriprep", out / "templateflow"
     brain = None

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -35,14 +34,12 @@ import pandas as pd
 from bidsmask import connectivity, masking
 from bidsmask.app.config import Config
 from bidsmask.app.exitcodes import DataError, NoMatchError
-from bidsmask.app.report import DONE, FAILED, SKIPPED
+from bidsmask.app.progress import DONE, FAILED, SKIPPED
 from bidsmask.atlases import NATIVE_SPACES
-from bidsmask.bids import layout, naming, writer
+from bidsmask.bids import layout, outputs, writer
 
 logger = logging.getLogger(__name__)
 
-_ENTITY = re.compile(r"([a-z]+)-([A-Za-z0-9]+)")
-_RUN_ENTITIES = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo", "part")
 QC_COLUMNS = {
     "participant_id": "Participant label, with 'sub-'.",
     "session_id": "Session label, with 'ses-' (n/a without sessions).",
@@ -142,7 +139,7 @@ def read_run_records(output_dir: Path, participants: tuple[str, ...] = ()) -> li
         except (OSError, ValueError) as exc:
             logger.warning("Ignoring unreadable run record %s (%s).", path, exc)
             continue
-        entities = record.get("Entities") or dict(_ENTITY.findall(path.stem))
+        entities = record.get("Entities") or outputs.parse_output(path)[0]
         if participants and entities.get("sub") not in participants:
             continue
         records.append({**record, "Entities": entities, "Run": path.stem})
@@ -169,7 +166,9 @@ def qc_table(records: list[dict]) -> pd.DataFrame:
         if record.get("Status") == FAILED or not strategies:
             rows.append({**base, "status": FAILED, "reason": record.get("Reason")})
             continue
-        mask = [record["Mask"], _sidecar_name(record["Mask"])] if record.get("Mask") else []
+        mask = []
+        if record.get("Mask"):
+            mask = [record["Mask"], str(outputs.sidecar_path(record["Mask"]))]
         for strategy, info in strategies.items():
             coverage = (info.get("MinRegionCoverage") or {}).values()
             rows.append(
@@ -188,10 +187,6 @@ def qc_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(QC_COLUMNS))
 
 
-def _sidecar_name(path: str) -> str:
-    return str(Path(path).with_name(Path(path).name.split(".")[0] + ".json"))
-
-
 def group_masks(output_dir: Path, records: list[dict], threshold: float) -> list[Path]:
     """Write one group mask per space (and resolution); return the files written."""
     by_space: dict[tuple, list[Path]] = defaultdict(list)
@@ -207,7 +202,7 @@ def group_masks(output_dir: Path, records: list[dict], threshold: float) -> list
             group = masking.intersect_masks([str(m) for m in masks], threshold=threshold)
         except ValueError as exc:
             raise DataError(f"Cannot combine the masks of space {space} ({exc}).") from None
-        name = naming.build_filename({"space": space, "res": res, "desc": "group"}, "mask", "")
+        name = outputs.group_filename({"space": space, "res": res, "desc": "group"}, "mask")
         writer.write_nifti(output_dir / f"{name}.nii.gz", group)
         sidecar = {
             "Type": "Brain",
@@ -231,13 +226,12 @@ def group_connectivity(output_dir: Path, records: list[dict]) -> list[Path]:
             if info.get("Status") != DONE:
                 continue
             for rel in info.get("Outputs", []):
-                if rel.endswith("_relmat.tsv"):
-                    ents = dict(_ENTITY.findall(Path(rel).name))
-                    key = tuple(sorted((k, v) for k, v in ents.items() if k not in _RUN_ENTITIES))
-                    groups[key].append(output_dir / rel)
+                ents, suffix = outputs.parse_output(rel)
+                if suffix == "relmat" and rel.endswith(".tsv"):
+                    groups[outputs.group_filename(ents, "relmat")].append(output_dir / rel)
     written = []
-    for key, files in sorted(groups.items()):
-        ents = dict(key)
+    for name, files in sorted(groups.items()):
+        ents, _ = outputs.parse_output(name)
         frames = [pd.read_csv(f, sep="\t", index_col=0, na_values="n/a") for f in files]
         names = list(frames[0].columns)
         if any(list(frame.columns) != names for frame in frames):
@@ -250,10 +244,9 @@ def group_connectivity(output_dir: Path, records: list[dict]) -> list[Path]:
         else:
             average = connectivity.fisher_z_average(matrices)
             method = "mean of Fisher z-transformed correlations, transformed back (tanh)"
-        name = naming.build_filename(ents, "relmat", "")
         frame = pd.DataFrame(average, index=pd.Index(names, name="node"), columns=names)
         writer.write_tsv(output_dir / f"{name}.tsv", frame, index=True)
-        first = json.loads(files[0].with_suffix(".json").read_text(encoding="utf-8"))
+        first = json.loads(outputs.sidecar_path(files[0]).read_text(encoding="utf-8"))
         sidecar = {
             **{k: first[k] for k in ("RelationshipMeasure", "Directed", "Weighted") if k in first},
             "ValidDiagonal": first.get("ValidDiagonal", False),

@@ -37,7 +37,7 @@ from bidsmask.app.exitcodes import (
     UsageError,
     exit_code_for,
 )
-from bidsmask.app.report import (
+from bidsmask.app.progress import (
     DONE,
     FAILED,
     SKIPPED,
@@ -46,7 +46,7 @@ from bidsmask.app.report import (
     RunOutcome,
     setup_worker_logging,
 )
-from bidsmask.app.run import RunJob, mask_path, output_paths, process, run_parameters
+from bidsmask.app.run import RunJob, process, run_parameters
 from bidsmask.atlases import Atlas, AtlasSpec, load_atlas, parse_atlas_spec
 from bidsmask.bids import layout, writer
 from bidsmask.bids.layout import RunRecord
@@ -54,34 +54,10 @@ from bidsmask.bids.layout import RunRecord
 logger = logging.getLogger(__name__)
 
 
-def _with_sidecars(paths: list[Path]) -> list[Path]:
-    out = []
-    for path in paths:
-        out.append(path)
-        out.append(path.with_name(path.name.split(".")[0] + ".json"))
-    return out
-
-
-def _atlas_entities(job: RunJob) -> list[tuple[dict, str]]:
-    ents = [(a.entities, a.kind) for a in job.atlases]
-    ents += [({"atlas": s.name}, "labels") for s in job.native_atlases]
-    return ents
-
-
-def expected_outputs(job: RunJob, skipped: set[str] = frozenset()) -> list[Path]:
-    """Every file a complete run has (strategies in ``skipped`` had too few volumes)."""
-    atlas_ents = _atlas_entities(job)
-    files = [mask_path(job)]
-    for strategy in job.config.strategies:
-        if strategy not in skipped:
-            files += [p for _, p in output_paths(job, atlas_ents, strategy)]
-    return _with_sidecars(files)
-
-
 def _remove_stale_temporaries(job: RunJob) -> None:
     """Remove the temporary files that a killed earlier attempt at this run left behind."""
     out = job.config.output_dir
-    paths = [out / path for path in expected_outputs(job)]
+    paths = [out / path for path in job.outputs.files()]
     paths.append(writer.run_marker_path(out, job.stem))
     for tmp in writer.remove_stale_temporaries(paths):
         logger.info("Removed %s, left by an interrupted earlier attempt.", tmp)
@@ -100,7 +76,7 @@ def _is_complete(job: RunJob) -> bool:
         return False
     strategies = info.get("Strategies") or {}
     skipped = {s for s, rec in strategies.items() if rec.get("Status") == SKIPPED}
-    return writer.is_run_complete(out, job.stem, expected_outputs(job, skipped))
+    return writer.is_run_complete(out, job.stem, job.outputs.files(skipped))
 
 
 def process_run(job: RunJob) -> RunOutcome:

@@ -18,8 +18,8 @@
    regions with less than ``--min-coverage`` of their voxels inside the mask are ``n/a``;
 4. connectivity matrices (:mod:`bidsmask.connectivity`), then the run's completion record, last.
 
-Every file is written atomically (:mod:`bidsmask.bids.writer`) under the names built by
-:func:`output_paths` and :func:`mask_path` (:mod:`bidsmask.bids.naming`); the run's completion
+Every file is written atomically (:mod:`bidsmask.bids.writer`) under the names of the run's output
+plan (:attr:`RunJob.outputs`, :class:`bidsmask.bids.outputs.RunOutputs`); the run's completion
 record is written last, by :func:`process`.
 """
 
@@ -38,10 +38,11 @@ from bidsmask import connectivity, image, masking, regions, signal
 from bidsmask._version import __version__
 from bidsmask.app.config import Config, strategy_label
 from bidsmask.app.exitcodes import DataError
-from bidsmask.app.report import DONE, SKIPPED
+from bidsmask.app.progress import DONE, SKIPPED
 from bidsmask.atlases import NATIVE_SPACES, Atlas, AtlasSpec, load_atlas
 from bidsmask.bids import naming, templateflow, writer
 from bidsmask.bids.layout import RunRecord
+from bidsmask.bids.outputs import RunOutputs, sidecar_path
 from bidsmask.confounds import load_strategy
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,22 @@ class RunJob:
         """The run's identifier, e.g. ``sub-01_task-rest_space-MNI152NLin2009cAsym_res-2``."""
         return naming.run_stem(self.run.entities)
 
+    @property
+    def outputs(self) -> RunOutputs:
+        """The run's output plan: every file it writes (atlases, then native atlases)."""
+        atlases = [(a.entities, a.kind) for a in self.atlases]
+        atlases += [({"atlas": spec.name}, "labels") for spec in self.native_atlases]
+        config = self.config
+        return RunOutputs(
+            self.source,
+            tuple(atlases),
+            tuple((s, strategy_label(s)) for s in config.strategies),
+            tuple(
+                (m, connectivity.MEASURES[CONNECTIVITY_KINDS[m]][0]) for m in config.connectivity
+            ),
+            config.save_denoised_bold,
+        )
+
 
 def run_parameters(config: Config) -> dict:
     """Return the options that determine a run's outputs (a rerun with others redoes the run)."""
@@ -82,37 +99,6 @@ def run_parameters(config: Config) -> dict:
     ).split()
     values = config.to_dict()
     return {"bidsmask_version": __version__, **{k: values[k] for k in keys}}
-
-
-def output_paths(job: RunJob, atlas_entities: list[tuple[dict, str]], strategy: str) -> list:
-    """Return ``(role, relative path)`` of each output of one strategy of a run.
-
-    ``atlas_entities`` holds each atlas's entities and kind; roles are ``timeseries:<i>``,
-    ``relmat:<i>:<measure>`` (``<i>``: the atlas's index) and ``bold`` (denoised BOLD).
-    """
-    desc = strategy_label(strategy)
-    paths = []
-    for i, (ents, kind) in enumerate(atlas_entities):
-        stat = None if kind == "maps" else "mean"
-        base = {**job.source, **ents}
-        paths.append(
-            (
-                f"timeseries:{i}",
-                naming.build_path({**base, "stat": stat, "desc": desc}, "timeseries", ".tsv"),
-            )
-        )
-        for kind_option in job.config.connectivity:
-            meas = connectivity.MEASURES[CONNECTIVITY_KINDS[kind_option]][0]
-            path = naming.build_path({**base, "meas": meas, "desc": desc}, "relmat", ".tsv")
-            paths.append((f"relmat:{i}:{kind_option}", path))
-    if job.config.save_denoised_bold:
-        paths.append(("bold", naming.build_path({**job.source, "desc": desc}, "bold", ".nii.gz")))
-    return paths
-
-
-def mask_path(job: RunJob) -> Path:
-    """Relative path of the run's mask."""
-    return naming.build_path({**job.source, "desc": "brain"}, "mask", ".nii.gz")
 
 
 def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
@@ -143,12 +129,13 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
     logger.debug("%s: extracting %d region sets in one pass", job.stem, len(specs))
     signals = regions.extract(run.bold, specs, smoothing_fwhm=config.smoothing_fwhm)
 
+    mask_file = job.outputs.mask().path
     uris = {
         "bold": writer.bids_uri(run.bold, config.fmriprep_dir, "fmriprep"),
         "confounds": writer.bids_uri(run.confounds, config.fmriprep_dir, "fmriprep"),
-        "mask": writer.bids_uri(out / mask_path(job), out),
+        "mask": writer.bids_uri(out / mask_file, out),
     }
-    written = _write_image(out, mask_path(job), mask_img, mask_sidecar)
+    written = _write_image(out, mask_file, mask_img, mask_sidecar)
     fd = _framewise_displacement(run.confounds)
     record = {
         "Status": DONE,
@@ -156,7 +143,7 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         "Parameters": run_parameters(config),
         "VolumesTotal": n_volumes,
         "MeanFramewiseDisplacement": None if fd is None else float(np.nanmean(fd)),
-        "Mask": str(mask_path(job)),
+        "Mask": str(mask_file),
         "MaskVoxels": int(mask.sum()),
         "Strategies": {},
     }
@@ -277,7 +264,7 @@ def _write_strategy(
 ) -> tuple[list[Path], dict]:
     """Clean and write one strategy's time series, matrices and denoised BOLD."""
     job, out, config = ctx.job, ctx.job.config.output_dir, ctx.job.config
-    paths = dict(output_paths(job, [(a.entities, a.kind) for a in atlases], ctx.strategy))
+    plan = job.outputs
     common = ctx.sidecar()
     written: list[Path] = []
     min_coverage = {}
@@ -296,7 +283,7 @@ def _write_strategy(
                 n for n, c in zip(names, coverage, strict=True) if c < config.min_coverage or c == 0
             ],
         }
-        timeseries = paths[f"timeseries:{i}"]
+        timeseries = plan.timeseries(i, ctx.strategy).path
         written += _write_table(out, timeseries, table, sidecar)
         min_coverage[atlas.spec.text] = float(coverage.min())
         for option in config.connectivity:
@@ -306,14 +293,15 @@ def _write_strategy(
             rel_sidecar = connectivity.relmat_sidecar(
                 kind, estimator, [node_file], [writer.bids_uri(out / timeseries, out)]
             )
-            written += _write_table(out, paths[f"relmat:{i}:{option}"], frame, rel_sidecar, True)
+            relmat = plan.relmat(i, ctx.strategy, option).path
+            written += _write_table(out, relmat, frame, rel_sidecar, True)
     if config.save_denoised_bold:
         cleaned = ctx.clean(signals[-1])
         img = masking.unmask(cleaned, mask_img)
         img.header.set_zooms((*img.header.get_zooms()[:3], job.run.repetition_time))
         img.header.set_xyzt_units("mm", "sec")
         sidecar = {**common, "SkullStripped": True, "Description": _describe(None, ctx.strategy)}
-        written += _write_image(out, paths["bold"], img, sidecar)
+        written += _write_image(out, plan.bold(ctx.strategy).path, img, sidecar)
     return written, min_coverage
 
 
@@ -496,7 +484,7 @@ def _write_table(out: Path, rel: Path, frame, sidecar: dict, index: bool = False
 
 
 def _write_sidecar(out: Path, rel: Path, sidecar: dict) -> Path:
-    json_rel = rel.with_name(rel.name.split(".")[0] + ".json")
+    json_rel = sidecar_path(rel)
     writer.write_json(out / json_rel, sidecar)
     return json_rel
 

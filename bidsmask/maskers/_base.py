@@ -20,7 +20,8 @@ import nibabel as nib
 import numpy as np
 from nibabel.spatialimages import SpatialImage
 
-from bidsmask import _reader, image, signal
+from bidsmask import image, signal
+from bidsmask.image import _reader
 from bidsmask.regions import VoxelSpec, extract
 
 logger = logging.getLogger(__name__)

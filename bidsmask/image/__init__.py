@@ -4,7 +4,7 @@ Loading and validation (:func:`load_img`, :func:`check_niimg`, :func:`new_img_li
 and concatenation along time, the mean over time, resampling (:func:`resample_img`,
 :func:`resample_to_img`) and Gaussian smoothing (:func:`smooth_img`, :func:`smooth_array`).
 
-4D images are processed a chunk of volumes at a time through :mod:`bidsmask._reader`:
+4D images are processed a chunk of volumes at a time through :mod:`bidsmask.image._reader`:
 :func:`mean_img` keeps a float64 running sum of one volume, never the whole run.
 
 Deliberate differences from nilearn: no ``memory``/``n_jobs``/``verbose`` parameters (no joblib
@@ -24,8 +24,8 @@ import nibabel as nib
 import numpy as np
 from nibabel.spatialimages import SpatialImage
 
-from bidsmask import _reader
-from bidsmask._niimg import (
+from bidsmask.image import _reader
+from bidsmask.image._niimg import (
     DimensionError,
     check_niimg,
     check_niimg_3d,
@@ -36,8 +36,8 @@ from bidsmask._niimg import (
     load_img,
     new_img_like,
 )
-from bidsmask._resampling import BoundingBoxError, get_bounds, resample_img, resample_to_img
-from bidsmask._smoothing import fwhm_to_sigma, smooth_array
+from bidsmask.image._resampling import BoundingBoxError, get_bounds, resample_img, resample_to_img
+from bidsmask.image._smoothing import fwhm_to_sigma, smooth_array
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import numpy as np
 from nibabel.spatialimages import SpatialImage
 from scipy import sparse
 
-from bidsmask import _reader
+from bidsmask.image import _reader
 
 logger = logging.getLogger(__name__)
 
@@ -305,8 +305,8 @@ def _iter_maps(maps):
     """Yield ``(first_index, block)`` with a few maps at a time.
 
     ``maps`` is an array, a lazy proxy, or a nibabel image, which is streamed by
-    :func:`bidsmask._reader.iter_chunks` (one sequential read; ``.nii.gz`` inflated in a background
-    thread, faster than a proxy's slices).
+    :func:`bidsmask.image._reader.iter_chunks` (one sequential read; ``.nii.gz`` inflated in a
+    background thread, faster than a proxy's slices).
     """
     if isinstance(maps, SpatialImage):
         dtype = np.float64 if maps.get_data_dtype() == np.float64 else np.float32

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bidsmask import _filters
+from bidsmask.signal import _filters
 
 _STANDARDIZE = ("zscore_sample", "zscore", "psc")
 _FILTERS = ("butterworth", "cosine")

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bidsmask._confound_components import COMPCOR_TYPES, CONFOUND_MODELS
+from bidsmask.confounds._components import COMPCOR_TYPES, CONFOUND_MODELS
 
 COMPONENTS = (
     "motion",

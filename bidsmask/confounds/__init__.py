@@ -66,9 +66,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bidsmask import _confound_components as comps
-from bidsmask import _fmriprep_files as files
-from bidsmask._confound_sets import (
+from bidsmask.confounds import _components as comps
+from bidsmask.confounds import _files as files
+from bidsmask.confounds._sets import (
     COMPONENT_OPTIONS,
     DEFAULTS,
     PRESETS,
@@ -76,7 +76,7 @@ from bidsmask._confound_sets import (
     check_options,
     resolve,
 )
-from bidsmask._confound_sets import list_strategies as _list_strategies
+from bidsmask.confounds._sets import list_strategies as _list_strategies
 
 logger = logging.getLogger(__name__)
 

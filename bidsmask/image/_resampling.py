@@ -5,7 +5,7 @@ Same rules and numbers as nilearn 0.14's ``resample_img``: the target grid is in
 scipy's spline prefilter), trilinear ("linear") or nearest neighbour, non-finite values are
 extrapolated over two voxels before interpolation and put back afterwards, and the result is
 clipped to the input range (0 included). A 4D image is read and resampled a chunk of volumes at a
-time through :mod:`bidsmask._reader`, so the input is never held whole in memory.
+time through :mod:`bidsmask.image._reader`, so the input is never held whole in memory.
 
 The public names are re-exported by :mod:`bidsmask.image`.
 """
@@ -19,8 +19,8 @@ import nibabel as nib
 import numpy as np
 from scipy.ndimage import affine_transform, binary_dilation
 
-from bidsmask import _reader
-from bidsmask._niimg import check_niimg, get_data, img_data_dtype, new_img_like
+from bidsmask.image import _reader
+from bidsmask.image._niimg import check_niimg, get_data, img_data_dtype, new_img_like
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Mask computation (:func:`compute_epi_mask`, :func:`compute_background_mask`,
 :func:`compute_brain_mask`, their ``compute_multi_*`` versions, :func:`intersect_masks`) and
 masking (:func:`apply_mask`, :func:`unmask`, :func:`load_mask_img`, implemented in
-:mod:`bidsmask._mask_apply`).
+:mod:`bidsmask.masking._apply`).
 
 A 4D run is never held whole: its mean is a float64 running sum over chunks of volumes
 (:func:`bidsmask.image.compute_mean`) and :func:`apply_mask` fills the (time x voxels) output a
@@ -26,11 +26,11 @@ import nibabel as nib
 import numpy as np
 from scipy.ndimage import binary_dilation, binary_erosion, label
 
-from bidsmask._mask_apply import apply_mask, load_mask_img, unmask
-from bidsmask._niimg import check_niimg, check_niimg_3d, new_img_like
-from bidsmask._resampling import resample_to_img
 from bidsmask.image import compute_mean
-from bidsmask.templates import (
+from bidsmask.image._niimg import check_niimg, check_niimg_3d, new_img_like
+from bidsmask.image._resampling import resample_to_img
+from bidsmask.masking._apply import apply_mask, load_mask_img, unmask
+from bidsmask.masking._templates import (
     load_mni152_gm_template,
     load_mni152_template,
     load_mni152_wm_template,

@@ -36,8 +36,8 @@ import numpy as np
 from nibabel.spatialimages import SpatialImage
 from scipy import sparse
 
-from bidsmask import _reader
-from bidsmask._specs import (
+from bidsmask.image import _reader, resample_img, smooth_array
+from bidsmask.regions._specs import (
     LABEL_STRATEGIES,
     LabelsSpec,
     MapsSpec,
@@ -45,8 +45,7 @@ from bidsmask._specs import (
     reduce_labels,
     reduce_maps,
 )
-from bidsmask._spheres import SpheresSpec
-from bidsmask.image import resample_img, smooth_array
+from bidsmask.regions._spheres import SpheresSpec
 
 logger = logging.getLogger(__name__)
 

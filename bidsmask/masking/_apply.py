@@ -1,8 +1,8 @@
 """Masking: load a binary mask, extract the in-mask voxels of an image, put them back.
 
-The public names are re-exported by :mod:`bidsmask.masking`. :func:`apply_mask` reads a 4D image a
-chunk of volumes at a time (:mod:`bidsmask._reader`) and fills the (time x voxels) output as it
-goes; the image is never held whole.
+The public names are re-exported by :mod:`bidsmask.masking`. :func:`apply_mask` reads a 4D
+image a chunk of volumes at a time (:mod:`bidsmask.image._reader`) and fills the (time x voxels)
+output as it goes; the image is never held whole.
 """
 
 from __future__ import annotations
@@ -15,9 +15,15 @@ from typing import Any, Literal
 import nibabel as nib
 import numpy as np
 
-from bidsmask import _reader
-from bidsmask._niimg import check_niimg, check_niimg_3d, get_data, img_data_dtype, new_img_like
-from bidsmask._smoothing import smooth_array
+from bidsmask.image import _reader
+from bidsmask.image._niimg import (
+    check_niimg,
+    check_niimg_3d,
+    get_data,
+    img_data_dtype,
+    new_img_like,
+)
+from bidsmask.image._smoothing import smooth_array
 
 logger = logging.getLogger(__name__)
 

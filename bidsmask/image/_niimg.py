@@ -1,7 +1,7 @@
 """Loading and validating NIfTI images ("niimgs"): paths, lists of paths and in-memory images.
 
 The public names are re-exported by :mod:`bidsmask.image`. Images stay lazy: a path is opened with
-:func:`bidsmask._reader.open_img` and its data are read only when needed, through
+:func:`bidsmask.image._reader.open_img` and its data are read only when needed, through
 :func:`get_data`, which names the file when it cannot be read (truncated or corrupt files).
 """
 
@@ -18,7 +18,7 @@ import nibabel as nib
 import numpy as np
 from nibabel.spatialimages import SpatialImage
 
-from bidsmask import _reader
+from bidsmask.image import _reader
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import linalg
 
-from bidsmask import _filters
-from bidsmask._clean_inputs import (
+from bidsmask.signal import _filters
+from bidsmask.signal._inputs import (
     check_filter,
     sanitize_confounds,
     sanitize_runs_and_masks,
