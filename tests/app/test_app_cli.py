@@ -13,7 +13,7 @@ import pytest
 from bidsmask.app import cli
 from bidsmask.app.config import Config, Space
 from bidsmask.app.exitcodes import MissingInputError, UsageError, exit_code_for
-from bidsmask.app.report import Progress, RunOutcome, logging_to
+from bidsmask.app.progress import Progress, RunOutcome, logging_to
 
 
 @pytest.fixture

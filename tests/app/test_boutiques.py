@@ -15,7 +15,7 @@ from bidsmask.app.boutiques import build_descriptor, dumps, main
 from bidsmask.app.cli import _build_parser
 from boutiques import bosh
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 DESCRIPTOR = ROOT / "boutiques" / "bidsmask.json"
 
 

@@ -13,7 +13,7 @@ import requests
 from bidsmask.app.config import DEFAULT_ATLAS
 from bidsmask.app.fetch_templates import main
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 TPL = "MNI152NLin6Asym"
 SCHAEFER = DEFAULT_ATLAS.split(":")[1]
 # The files the default query needs in MNI152NLin6Asym at res-02, named as TemplateFlow names them

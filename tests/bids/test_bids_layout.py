@@ -279,7 +279,7 @@ def test_fixture_dataset(request, tmp_path):
     assert all(r.repetition_time > 0 and r.confounds_json for r in runs)
 
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "fmriprep_colornest"
+REALDATA = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "fmriprep_colornest"
 
 
 def test_real_fmriprep_20_2_layout(tmp_path):

@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from bidsmask import image
 
 EXAMPLE4D = Path(data_path) / "example4d.nii.gz"
-REALDATA = Path(__file__).parents[2] / "shared" / "realdata"
+REALDATA = Path(__file__).parents[3] / "shared" / "realdata"
 BOLDREF = (
     REALDATA
     / "fmriprep_colornest/sub-colornest001/ses-1/func"

@@ -4,7 +4,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bidsmask import _reader
+from bidsmask.image import _reader
 
 
 @pytest.fixture

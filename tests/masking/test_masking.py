@@ -11,7 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from bidsmask import masking
 
 EXAMPLE4D = Path(data_path) / "example4d.nii.gz"
-REALDATA = Path(__file__).parents[2] / "shared" / "realdata"
+REALDATA = Path(__file__).parents[3] / "shared" / "realdata"
 COLORNEST_FUNC = REALDATA / "fmriprep_colornest/sub-colornest001/ses-1/func"
 BOLDREF = COLORNEST_FUNC / (
     "sub-colornest001_ses-1_task-rest_run-1_space-MNI152NLin2009cAsym_boldref.nii.gz"

@@ -5,7 +5,7 @@ import pytest
 from nilearn import datasets
 from numpy.testing import assert_allclose, assert_array_equal
 
-from bidsmask import templates
+from bidsmask.masking import _templates as templates
 
 
 def quiet(func, *args, **kwargs):

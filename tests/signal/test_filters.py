@@ -6,7 +6,7 @@ from nilearn import signal as nl_signal
 from nilearn.glm.first_level.design_matrix import create_cosine_drift
 from numpy.testing import assert_allclose
 
-from bidsmask import _filters
+from bidsmask.signal import _filters
 
 
 @pytest.fixture
