@@ -132,7 +132,8 @@ low_pass, high_pass, t_r, dtype, clean_args
     mask_img_ : nibabel.Nifti1Image or None
         The mask on the extraction grid.
     lut_ : pandas.DataFrame
-        Look-up table of the labels present in ``labels_img_``.
+        Look-up table of the labels of ``labels_img`` as given (rows of labels that resampling
+        removes are kept; names are never re-paired with the surviving labels).
     region_ids_ : dict
         ``{"background": background_label, 0: id_0, 1: id_1, ...}``: label of each output column.
     region_names_ : dict
@@ -292,11 +293,10 @@ low_pass, high_pass, t_r, dtype, clean_args
                 mask = resample_nearest(mask, grid.shape, grid.affine)
         self.labels_img_ = labels_img
         self.mask_img_ = mask
+        # names follow the label values of the atlas as given (before any resampling), so that
+        # labels lost to resampling keep their rows and the survivors keep their own names
         self.lut_ = _look_up_table(
-            _label_values(np.asarray(labels_img.dataobj)),
-            self.background_label,
-            labels=self.labels,
-            lut=self.lut,
+            _label_values(labels_data), self.background_label, labels=self.labels, lut=self.lut
         )
         self._fitted_spec = None
         spec = self._fitted_spec = self._spec(labels_img, mask)
