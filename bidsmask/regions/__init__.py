@@ -21,67 +21,47 @@ the cost of one read. Specs that are a sparse ``operator @ data.T`` followed by 
 (sums-based labels, maps, spheres) share one stacked sparse product over the gathered voxels.
 The data path is float32; sums are accumulated in float64. No float64 copy of a 4D image is ever
 made: memory is the outputs plus one chunk.
+
+:func:`extract_regions` does the same pass and also finds the voxels without data (non-finite at
+some volume, or constant zero), leaves them out of the signals exactly, and gives each element's
+coverage by voxels with data (:class:`Extraction`); :func:`extract` keeps nilearn's numbers
+(non-finite values count as 0). Private modules: ``_specs`` (labels, voxels), ``_maps``,
+``_spheres``, ``_pass`` (the chunk pipeline), ``_missing`` (voxels without data).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-import nibabel as nib
 import numpy as np
 from nibabel.spatialimages import SpatialImage
 from scipy import sparse
 
-from bidsmask.image import _reader, resample_img, smooth_array
-from bidsmask.regions._specs import (
-    LABEL_STRATEGIES,
-    LabelsSpec,
-    MapsSpec,
-    VoxelSpec,
-    reduce_labels,
-    reduce_maps,
-)
+from bidsmask.image import _reader, resample_img, smooth_array  # noqa: F401 - public since the flat layout
+from bidsmask.regions._maps import MapsSpec, reduce_maps
+from bidsmask.regions._missing import Extraction, MissingData
+from bidsmask.regions._pass import _Pass
+from bidsmask.regions._specs import LABEL_STRATEGIES, LabelsSpec, VoxelSpec, reduce_labels
 from bidsmask.regions._spheres import SpheresSpec
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "LABEL_STRATEGIES",
+    "Extraction",
     "LabelsSpec",
     "MapsSpec",
     "SpheresSpec",
     "VoxelSpec",
     "extract",
+    "extract_regions",
     "reduce_labels",
     "reduce_maps",
 ]
 
-# a chunk of ~32 MiB of float32 volumes: large enough for efficient BLAS and gathers, small
-# enough that the reader's buffers and the chunk stay far below the signals' own memory
-_CHUNK_BYTES = 32 * 2**20
-_REDUCE_BYTES = 32 * 2**20
-
 Spec = LabelsSpec | MapsSpec | SpheresSpec | VoxelSpec
-
-
-def _union_voxels(specs: Sequence[Spec], n_grid: int) -> tuple[np.ndarray, list[np.ndarray | None]]:
-    """Return the sorted union of the specs' voxels and each spec's positions in it.
-
-    A position array is ``None`` when the spec uses the whole union in order (no gather needed).
-    """
-    used = np.zeros(n_grid, dtype=bool)
-    for spec in specs:
-        used[spec.voxels] = True
-    union = np.flatnonzero(used)
-    positions = [
-        None if spec.voxels.size == union.size else np.searchsorted(union, spec.voxels)
-        for spec in specs
-    ]
-    return union, positions
 
 
 class _Operators:
@@ -137,105 +117,6 @@ class _Operators:
         return sums, squares
 
 
-def _check_specs(specs: Sequence[Spec], shape3d: tuple[int, int, int]) -> None:
-    if len(specs) == 0:
-        raise ValueError("extract() needs at least one spec; got an empty list.")
-    for i, spec in enumerate(specs):
-        if not isinstance(spec, (LabelsSpec, MapsSpec, SpheresSpec, VoxelSpec)):
-            raise TypeError(
-                f"specs[{i}] is a {type(spec).__name__}; expected LabelsSpec, MapsSpec, "
-                "SpheresSpec or VoxelSpec."
-            )
-        if tuple(spec.shape) != tuple(shape3d):
-            raise ValueError(
-                f"specs[{i}] ({type(spec).__name__}) was built on a grid of shape {spec.shape}, "
-                f"but the data grid is {tuple(shape3d)}. Build the spec from arrays resampled to "
-                "the data grid (or pass target_affine/target_shape to resample the data)."
-            )
-
-
-def _gather(chunk: np.ndarray, mask: np.ndarray, index_f: np.ndarray, out: np.ndarray) -> None:
-    """Gather the masked voxels of a (X, Y, Z, n) chunk into ``out``, a float32 (n, n_voxels) block.
-
-    NIfTI chunks come in Fortran order, where each volume is contiguous: gathering volume by
-    volume with precomputed Fortran-order indices reads memory sequentially (about twice as fast
-    as boolean indexing of the 4D array). Voxels are in C order, as ``data3d[mask]``.
-    """
-    n = chunk.shape[3]
-    if chunk.flags.f_contiguous and chunk.dtype == np.float32:
-        volumes = chunk.reshape(-1, n, order="F")
-        for t in range(n):  # a vectorised gather per volume, for memory locality
-            np.take(volumes[:, t], index_f, out=out[t])
-    else:
-        out[...] = chunk[mask].T
-
-
-def _read_ahead(chunks: Iterator, depth: int = 1) -> Iterator:
-    """Consume an iterator in a background thread, up to ``depth`` items ahead.
-
-    Decompressing the next chunk (zlib releases the GIL) then overlaps with the reductions of the
-    current one. Exceptions of the reader are re-raised in the caller.
-    """
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                items.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in chunks:
-                if not put(item):
-                    return
-            put(end)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put(exc)
-
-    thread = threading.Thread(target=produce, name="bidsmask-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while (item := items.get()) is not end:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-def _reduce(block: np.ndarray, specs, positions, operators: _Operators, outputs) -> None:
-    """Feed a gathered (n, n_union) block to every spec, writing into ``outputs``."""
-    # any NaN or infinity makes the sum non-finite (a float32 overflow only costs a needless scan)
-    if not np.isfinite(np.add.reduce(block, axis=None)):
-        np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    sums, squares = operators.apply(block)
-    for spec, pos, rows, square_rows, out in zip(
-        specs, positions, operators.rows, operators.square_rows, outputs, strict=True
-    ):
-        if rows is None:
-            out[...] = spec.reduce(block if pos is None else block[:, pos])
-        else:
-            out[...] = spec.finish(
-                sums[rows], None if square_rows is None else squares[square_rows]
-            )
-
-
-def _value_range(img: SpatialImage, chunk_volumes: int | None) -> tuple[float, float]:
-    """Minimum and maximum of a run, 0 included (the clipping range of nilearn's resampling)."""
-    vmin, vmax = 0.0, 0.0
-    for _, chunk in _reader.iter_chunks(img, chunk_volumes=chunk_volumes):
-        vmin = min(vmin, float(np.nanmin(chunk)))
-        vmax = max(vmax, float(np.nanmax(chunk)))
-    return vmin, vmax
-
-
 def extract(
     img: str | os.PathLike | SpatialImage,
     specs: Sequence[Spec],
@@ -249,8 +130,9 @@ def extract(
 
     Each chunk of volumes is (optionally) resampled to the target grid, (optionally) smoothed,
     then the union of all specs' voxels is gathered once and handed to each spec. Non-finite
-    values become 0, as in nilearn. The next chunk is read (decompressed) by a background thread
-    while the current one is reduced.
+    values become 0, as in nilearn (:func:`extract_regions` leaves out the voxels without data
+    instead). The next chunk is read (decompressed) by a background thread while the current one
+    is reduced.
 
     Parameters
     ----------
@@ -286,71 +168,176 @@ def extract(
            [2.5, 7. ],
            [3.5, 8. ]], dtype=float32)
     """
+    return extract_regions(
+        img,
+        specs,
+        exclude_missing=False,
+        chunk_volumes=chunk_volumes,
+        smoothing_fwhm=smoothing_fwhm,
+        target_affine=target_affine,
+        target_shape=target_shape,
+    ).signals
+
+
+def extract_regions(
+    img: str | os.PathLike | SpatialImage,
+    specs: Sequence[Spec],
+    *,
+    exclude_missing: bool = True,
+    chunk_volumes: int | None = None,
+    smoothing_fwhm: float | Sequence[float] | None = None,
+    target_affine: np.ndarray | None = None,
+    target_shape: Sequence[int] | None = None,
+) -> Extraction:
+    """Read a run once: every spec's signals, and each element's coverage by voxels with data.
+
+    A voxel *has data* when its time series is finite at every volume of the run (all volumes,
+    censored ones included: the extraction happens before any denoising strategy) and is not
+    constant zero; for a smoothed run, that is judged on the values before smoothing. The voxels
+    without data are found in the same single pass as the signals.
+
+    With ``exclude_missing`` (the default), they are left out of every sums-based reduction
+    exactly, as if they were outside the mask: label means, sums, variances and standard
+    deviations are over the voxels with data, sphere means too, and maps' signals are the least
+    squares solution over them (the pseudo-inverse of the Gram matrix of the maps restricted to
+    them). Their values, summed as 0 where non-finite during the pass, are kept aside (only for
+    those few voxels) and subtracted at the end. An element left without any voxel with data is
+    NaN; so is a :class:`VoxelSpec` voxel without data. (If a voxel becomes non-finite only
+    after volumes where it had values, those earlier volumes are read again for it.) Without
+    ``exclude_missing``, the signals are those of :func:`extract` (nilearn's: non-finite values
+    count as 0).
+
+    Parameters
+    ----------
+    img : str, os.PathLike or nibabel image
+        A 3D or 4D image or the path to one (read lazily, chunk by chunk).
+    specs : sequence of LabelsSpec, MapsSpec, SpheresSpec or VoxelSpec
+        The extractions, all built on the grid the data is extracted on.
+    exclude_missing : bool, default=True
+        Leave the voxels without data out of the signals. Needs sums-based label strategies
+        (``mean``, ``sum``, ``variance``, ``standard_deviation``).
+    chunk_volumes, smoothing_fwhm, target_affine, target_shape
+        As in :func:`extract`.
+
+    Returns
+    -------
+    Extraction
+        Signals, coverage and voxel counts of every spec's elements, and the voxels without data.
+
+    Raises
+    ------
+    ValueError
+        ``exclude_missing`` with a median, minimum or maximum :class:`LabelsSpec` (their values
+        over the voxels with data cannot be corrected after one pass).
+
+    Examples
+    --------
+    >>> import nibabel as nib
+    >>> data = np.ones((2, 2, 1, 3), dtype=np.float32)
+    >>> data[0, 0] = np.nan
+    >>> data[1, 1] = 0
+    >>> result = extract_regions(nib.Nifti1Image(data, np.eye(4)), [LabelsSpec(np.ones((2, 2, 1)))])
+    >>> result.coverage[0], result.missing_voxels
+    (array([0.5]), array([0, 3]))
+    """
     img = _reader.open_img(img)
-    resample = target_affine is not None or target_shape is not None
-    if resample:
-        affine = np.asarray(target_affine if target_affine is not None else img.affine)
-        if target_shape is None:
-            raise ValueError(
-                "target_shape is None while target_affine is given. Pass both target_affine "
-                "and target_shape to resample the data."
-            )
-        shape3d = tuple(int(s) for s in target_shape)[:3]
-    else:
-        affine = np.asarray(img.affine)
-        shape3d = tuple(int(s) for s in img.shape[:3])
     specs = list(specs)
-    _check_specs(specs, shape3d)
-
-    union, positions = _union_voxels(specs, int(np.prod(shape3d)))
-    operators = _Operators(specs, positions, union.size)
-    union_mask = np.zeros(int(np.prod(shape3d)), dtype=bool)
-    union_mask[union] = True
-    union_mask = union_mask.reshape(shape3d)
-    union_f = np.ravel_multi_index(np.unravel_index(union, shape3d), shape3d, order="F")
-
-    n_volumes = 1 if len(img.shape) == 3 else int(img.shape[3])
-    if chunk_volumes is None:
-        chunk_volumes = _reader.default_chunk_volumes(
-            img.shape[:3], np.dtype(np.float32).itemsize, budget_bytes=_CHUNK_BYTES
-        )
+    if exclude_missing:
+        for i, spec in enumerate(specs):
+            if isinstance(spec, LabelsSpec) and spec.operator is None:
+                raise ValueError(
+                    f"specs[{i}] uses strategy {spec.strategy!r}, which cannot leave out voxels "
+                    "without data in one pass; use a sums-based strategy "
+                    "(mean, sum, variance, standard_deviation) or exclude_missing=False."
+                )
+    run = _Pass(img, specs, chunk_volumes, smoothing_fwhm, target_affine, target_shape)
+    operators = _Operators(specs, run.positions, run.union.size)
+    n_volumes = run.n_volumes
     outputs = [np.zeros((n_volumes, spec.n_elements), dtype=np.float32) for spec in specs]
+    sums = squares = None
+    if operators.linear is not None:
+        sums = np.zeros((operators.linear.shape[0], n_volumes))
+    if operators.squares is not None:
+        squares = np.zeros((operators.squares.shape[0], n_volumes))
     logger.debug(
         "Extracting %d spec(s) from %s volumes, %d voxels in the union",
         len(specs),
         n_volumes,
-        union.size,
+        run.union.size,
     )
-    if resample:
-        vmin, vmax = _value_range(img, chunk_volumes)
-    # gathered voxels of several chunks are reduced together: the reductions' operators (the
-    # maps pseudo-inverse is n_maps x n_voxels) are then read once per ~32 MiB of data, not
-    # once per chunk
-    per_volume = 4 * max(union.size, 1)
-    buffer_volumes = chunk_volumes * max(1, _REDUCE_BYTES // (per_volume * chunk_volumes))
-    buffer = np.empty((min(buffer_volumes, n_volumes), union.size), dtype=np.float32)
-    filled = 0
-    chunks = _read_ahead(_reader.iter_chunks(img, chunk_volumes=chunk_volumes))
-    for time_slice, chunk in chunks:
-        if resample:
-            chunk = np.asarray(
-                resample_img(
-                    nib.Nifti1Image(chunk, img.affine),
-                    target_affine=affine,
-                    target_shape=shape3d,
-                    interpolation="continuous",
-                    clip=False,
-                ).dataobj,
-                dtype=np.float32,
+    missing = MissingData(
+        run.union.size, keep_values=exclude_missing, smoothed=smoothing_fwhm is not None
+    )
+    buffer = run.buffer()
+    raw = None if smoothing_fwhm is None else np.empty_like(buffer)
+    for times, block, raw_block in run.batches(buffer, raw, n_volumes):
+        if not missing.update(raw_block, times.start) and raw is None:
+            np.nan_to_num(block, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        missing.keep(block, times.start)
+        block_sums, block_squares = operators.apply(block)
+        if sums is not None:
+            sums[:, times] = block_sums
+        if squares is not None:
+            squares[:, times] = block_squares
+        for spec, pos, rows, out in zip(specs, run.positions, operators.rows, outputs, strict=True):
+            if rows is None:
+                out[times] = spec.reduce(block if pos is None else block[:, pos])
+    if exclude_missing and sums is not None:
+        _subtract(run, operators, missing, sums, squares, buffer, raw)
+    return _finish(run, specs, operators, missing, exclude_missing, sums, squares, outputs)
+
+
+def _subtract(run: _Pass, operators: _Operators, missing: MissingData, sums, squares, buffer, raw):
+    """Take the summed values of the voxels without data out of ``sums`` and ``squares``."""
+    positions = missing.to_subtract()
+    if positions.size == 0:
+        return
+    values = missing.values(positions, run.n_volumes)
+    late = missing.recover_until[positions]
+    if late.any():
+        cols = np.flatnonzero(late)
+        logger.info(
+            "%d voxel(s) became non-finite after volumes with values: reading volumes 0-%d "
+            "again for them",
+            cols.size,
+            int(late.max()) - 1,
+        )
+        for times, block, _ in run.batches(buffer, raw, int(late.max())):
+            before = block[:, positions[cols]]
+            np.nan_to_num(before, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            rows = np.arange(times.start, times.stop)[:, None] < late[cols]
+            kept = values[times.start : times.stop, cols]
+            values[times.start : times.stop, cols] = np.where(rows, before, kept)
+    values_t = np.ascontiguousarray(values.T)
+    sums -= operators.linear[:, positions] @ values_t
+    if squares is not None:
+        squares -= operators.squares[:, positions] @ np.square(values_t)
+
+
+def _finish(run, specs, operators, missing, exclude_missing, sums, squares, outputs) -> Extraction:
+    """Finish each spec's signals from the (corrected) sums; coverage by voxels with data."""
+    has_data = ~missing.missing
+    coverage, counts = [], []
+    for spec, pos, rows, square_rows, out in zip(
+        specs, run.positions, operators.rows, operators.square_rows, outputs, strict=True
+    ):
+        valid = has_data if pos is None else has_data[pos]
+        with_data = np.asarray(spec.members @ valid.astype(np.float64)).round().astype(np.int64)
+        counts.append(with_data)
+        coverage.append(np.asarray(spec.coverage) * with_data / np.maximum(spec.voxel_counts, 1))
+        if rows is not None:
+            out[...] = spec.finish(
+                sums[rows],
+                None if square_rows is None else squares[square_rows],
+                valid=valid if exclude_missing else None,
             )
-            np.clip(chunk, vmin, vmax, out=chunk)
-        if smoothing_fwhm is not None:
-            chunk = smooth_array(chunk, affine, fwhm=smoothing_fwhm, ensure_finite=True, copy=False)
-        _gather(chunk, union_mask, union_f, buffer[filled : filled + chunk.shape[3]])
-        filled += chunk.shape[3]
-        del chunk
-        if filled + chunk_volumes > buffer.shape[0] or time_slice.stop == n_volumes:
-            times = slice(time_slice.stop - filled, time_slice.stop)
-            _reduce(buffer[:filled], specs, positions, operators, [out[times] for out in outputs])
-            filled = 0
-    return outputs
+        elif exclude_missing:
+            out[:, with_data == 0] = np.nan
+    union = run.union
+    return Extraction(
+        signals=outputs,
+        coverage=coverage,
+        voxel_counts=counts,
+        missing_voxels=union[missing.missing],
+        non_finite_voxels=union[~missing.finite],
+    )

@@ -6,10 +6,7 @@ import logging
 import warnings
 
 import numpy as np
-from nibabel.spatialimages import SpatialImage
 from scipy import sparse
-
-from bidsmask.image import _reader
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +73,26 @@ class _GroupedReducer:
         self.starts = bounds[:-1][self.present]
         self.stops = bounds[1:][self.present]
 
-    def finish(self, sums: np.ndarray, squares: np.ndarray | None, strategy: str) -> np.ndarray:
+    def finish(
+        self,
+        sums: np.ndarray,
+        squares: np.ndarray | None,
+        strategy: str,
+        counts: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Linear strategies from ``weights @ data.T`` (and ``weights @ (data**2).T``).
 
         ``sums`` and ``squares`` are float64 (n_groups, n); the result is float32 (n, n_groups).
+        ``counts`` replaces the voxels per group (the voxels with data); a group without any
+        is then NaN instead of 0.
         """
-        out = np.zeros((sums.shape[1], self.n_groups), dtype=np.float64)
-        present = self.present
-        counts = self.counts[present]
+        if counts is None:
+            out = np.zeros((sums.shape[1], self.n_groups), dtype=np.float64)
+            present = self.present
+        else:
+            out = np.full((sums.shape[1], self.n_groups), np.nan)
+            present = np.flatnonzero(counts > 0)
+        counts = (self.counts if counts is None else counts)[present]
         sums = sums.T[:, present]
         if strategy == "sum":
             out[:, present] = sums
@@ -145,53 +154,6 @@ def reduce_labels(data: np.ndarray, labels: np.ndarray, strategy: str = "mean") 
     data = np.atleast_2d(np.asarray(data))
     ids, index = np.unique(np.asarray(labels), return_inverse=True)
     return _GroupedReducer(index.ravel(), ids.size).reduce(data, strategy)
-
-
-def reduce_maps(data: np.ndarray, maps: np.ndarray) -> np.ndarray:
-    """Least-squares region signals: the ``X`` minimising ``||maps @ X.T - data.T||``.
-
-    Parameters
-    ----------
-    data : numpy.ndarray
-        Signals, shape (n_samples, n_voxels).
-    maps : numpy.ndarray
-        Map weights, shape (n_voxels, n_maps).
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 array of shape (n_samples, n_maps), equal to
-        ``np.linalg.lstsq(maps, data.T)[0].T``.
-
-    Examples
-    --------
-    >>> maps = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    >>> reduce_maps(np.array([[1.0, 2.0, 3.0]]), maps)
-    array([[1., 2.]], dtype=float32)
-    """
-    weights_t = sparse.csr_array(np.asarray(maps, dtype=np.float64).T)
-    solver = _LeastSquares(weights_t)
-    return solver.finish(weights_t @ _transposed_float64(np.atleast_2d(data)))
-
-
-class _LeastSquares:
-    """Least squares through the pseudo-inverse of the small Gram matrix of sparse maps.
-
-    With ``A`` the (n_voxels × n_maps) maps, ``pinv(A) = pinv(A.T @ A) @ A.T`` for any ``A``, so
-    the minimum-norm least-squares solution (``lstsq(A, b)``, zero signals for all-zero maps
-    included) is ``pinv(G) @ (A.T @ b)`` with the Gram matrix ``G = A.T @ A`` (n_maps × n_maps,
-    float64). ``A.T`` is stored as a sparse (n_maps × n_voxels) CSR matrix: probabilistic maps
-    are mostly zeros, so ``A.T @ b`` costs the maps' non-zeros, not n_maps × n_voxels.
-    """
-
-    def __init__(self, weights_t: sparse.csr_array):
-        self.weights_t = weights_t
-        gram = np.asarray((weights_t @ weights_t.T).toarray(), dtype=np.float64)
-        self.gram_inverse = np.linalg.pinv(gram, hermitian=True)
-
-    def finish(self, projections: np.ndarray) -> np.ndarray:
-        """Signals (n, n_maps) float32 from the float64 (n_maps, n) ``A.T @ b``."""
-        return (self.gram_inverse @ projections).T.astype(np.float32)
 
 
 class LabelsSpec:
@@ -293,164 +255,25 @@ class LabelsSpec:
         """Whether :meth:`finish` needs the sums of squares (variance, standard deviation)."""
         return self.strategy in _SQUARE_STRATEGIES
 
-    def finish(self, sums: np.ndarray, squares: np.ndarray | None = None) -> np.ndarray:
-        """Signals (n, n_elements) float32 from ``operator @ data.T`` (float64 (regions, n))."""
-        return self._reducer.finish(sums, squares, self.strategy)
-
-
-_MAPS_PER_READ = 8
-
-
-def _iter_maps(maps):
-    """Yield ``(first_index, block)`` with a few maps at a time.
-
-    ``maps`` is an array, a lazy proxy, or a nibabel image, which is streamed by
-    :func:`bidsmask.image._reader.iter_chunks` (one sequential read; ``.nii.gz`` inflated in a
-    background thread, faster than a proxy's slices).
-    """
-    if isinstance(maps, SpatialImage):
-        dtype = np.float64 if maps.get_data_dtype() == np.float64 else np.float32
-        for maps_slice, block in _reader.iter_chunks(maps, _MAPS_PER_READ, dtype=dtype):
-            yield maps_slice.start, block
-        return
-    for k0 in range(0, int(maps.shape[3]), _MAPS_PER_READ):
-        yield k0, np.asarray(maps[..., k0 : k0 + _MAPS_PER_READ])
-
-
-def _map_entries(volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted flat C-order indices and values of the finite non-zero voxels of a 3D map.
-
-    A Fortran-ordered volume (a slice of a NIfTI array) is scanned in its own memory order
-    without a copy; only its few non-zero indices are converted to C order.
-    """
-    fortran = volume.flags.f_contiguous and not volume.flags.c_contiguous
-    flat = volume.ravel(order="F" if fortran else "C")
-    index = np.flatnonzero(flat != 0)  # about 6x faster than on the floats themselves
-    values = flat[index]
-    finite = np.isfinite(values)
-    if not finite.all():
-        index, values = index[finite], values[finite]
-    if fortran:
-        index = np.ravel_multi_index(np.unravel_index(index, volume.shape, order="F"), volume.shape)
-        order = np.argsort(index)
-        index, values = index[order], values[order]
-    return index, values
-
-
-class MapsSpec:
-    """Extraction of one signal per map by least squares (nilearn's ``lstsq`` solution).
-
-    Parameters
-    ----------
-    maps : numpy.ndarray, array-like or nibabel image
-        4D maps (X, Y, Z, n_maps) on the data grid (non-finite values count as 0). A nibabel
-        image is streamed a few maps at a time in one sequential read (the fastest for a
-        ``.nii.gz``); an array proxy (``img.dataobj``) is sliced a few maps at a time.
-    mask : numpy.ndarray or None, default=None
-        3D boolean mask on the same grid; only voxels inside it are used.
-    keep_masked_maps : bool, default=False
-        Keep maps with no weight inside the mask (their signal is 0); otherwise they are
-        dropped, with a warning, as nilearn does.
-
-    Attributes
-    ----------
-    region_ids : numpy.ndarray
-        Index (in ``maps``) of each output column.
-    voxel_counts : numpy.ndarray
-        Non-zero voxels of each map inside the mask.
-    coverage : numpy.ndarray
-        Fraction of each map's non-zero voxels inside the mask (1.0 without a mask).
-    voxels : numpy.ndarray
-        Flat C-order indices of the voxels read (where any kept map is non-zero).
-    n_elements : int
-        Number of output columns.
-    """
-
-    def __init__(
-        self,
-        maps: np.ndarray,
-        mask: np.ndarray | None = None,
-        *,
-        keep_masked_maps: bool = False,
-    ):
-        if not hasattr(maps, "shape") or not hasattr(maps, "__getitem__"):
-            maps = np.asarray(maps)
-        if len(maps.shape) == 3 and not isinstance(maps, SpatialImage):
-            maps = np.asarray(maps)[..., np.newaxis]
-        if len(maps.shape) not in (3, 4):
-            raise ValueError(f"'maps' must be a 4D array, got shape {maps.shape}.")
-        self.shape = tuple(int(n) for n in maps.shape[:3])
-        n_maps = int(maps.shape[3]) if len(maps.shape) == 4 else 1
-        mask = _check_mask(mask, self.shape)
-        # one pass over a few maps at a time (a lazily read maps file is never held whole),
-        # keeping only the non-zero entries: the maps are stored sparse
-        mask_flat = None if mask is None else mask.ravel()
-        entries = []
-        sizes = np.zeros(n_maps, dtype=np.int64)
-        for k0, block in _iter_maps(maps):
-            for j in range(block.shape[3]):
-                index, values = _map_entries(block[..., j])
-                sizes[k0 + j] = index.size
-                if mask_flat is not None:
-                    inside = mask_flat[index]
-                    index, values = index[inside], values[inside]
-                entries.append((index, values))
-        if not sizes.any():
-            raise ValueError("maps_img contains no map: every value is 0 (or not finite).")
-        counts = np.array([index.size for index, _ in entries], dtype=np.int64)
-        if mask is None or keep_masked_maps:
-            kept = np.arange(n_maps)
-        else:
-            kept = np.flatnonzero(counts > 0)
-            if kept.size == 0:
-                raise ValueError("No map left after applying mask to the maps image.")
-            removed = np.setdiff1d(np.arange(n_maps), kept)
-            if removed.size:
-                warnings.warn(
-                    "After applying mask to the maps image, maps with the following indices "
-                    f"were removed: {set(removed.tolist())}. Out of {n_maps} maps, the "
-                    f"masked map image only contains {kept.size} maps.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-        used = np.zeros(int(np.prod(self.shape)), dtype=bool)
-        for k in kept:
-            used[entries[k][0]] = True
-        self.voxels = np.flatnonzero(used)
-        columns = np.concatenate([entries[k][0] for k in kept])
-        indptr = np.concatenate([[0], np.cumsum(counts[kept])])
-        weights_t = sparse.csr_array(
-            (
-                np.concatenate([entries[k][1] for k in kept]).astype(np.float64),
-                np.searchsorted(self.voxels, columns),
-                indptr,
-            ),
-            shape=(kept.size, self.voxels.size),
-        )
-        del entries, columns
-        self.region_ids = kept
-        self._solver = _LeastSquares(weights_t)
-        self.voxel_counts = counts[kept]
-        self.coverage = self.voxel_counts / np.maximum(sizes[kept], 1)
-        self.n_elements = int(kept.size)
-
     @property
-    def operator(self) -> sparse.csr_array:
-        """Sparse (n_elements × len(voxels)) float64 map weights, the transposed maps ``A.T``.
+    def members(self) -> sparse.csr_array:
+        """Sparse (regions × len(voxels)) 0/1 matrix: the voxels of each region."""
+        return self._reducer.weights
 
-        The extraction engine computes ``operator @ data.T`` and hands it to :meth:`finish`.
+    def finish(
+        self,
+        sums: np.ndarray,
+        squares: np.ndarray | None = None,
+        *,
+        valid: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Signals (n, n_elements) float32 from ``operator @ data.T`` (float64 (regions, n)).
+
+        ``valid`` (boolean, one per voxel) gives the voxels the sums were taken over; without
+        it, all of them. A region with no valid voxel is then NaN.
         """
-        return self._solver.weights_t
-
-    needs_squares = False
-
-    def finish(self, sums: np.ndarray, squares: np.ndarray | None = None) -> np.ndarray:
-        """Signals (n, n_elements) float32 from ``operator @ data.T`` (float64 (n_elements, n))."""
-        return self._solver.finish(sums)
-
-    def reduce(self, data: np.ndarray) -> np.ndarray:
-        """Least-squares signals of a (n, len(voxels)) block, shape (n, n_elements)."""
-        return self.finish(self.operator @ _transposed_float64(data))
+        counts = None if valid is None else self.members @ valid.astype(np.float64)
+        return self._reducer.finish(sums, squares, self.strategy, counts)
 
 
 class VoxelSpec:
@@ -483,6 +306,11 @@ class VoxelSpec:
         self.n_elements = int(self.voxels.size)
 
     operator = None
+
+    @property
+    def members(self) -> sparse.csr_array:
+        """The (n_voxels × n_voxels) identity: each element is one voxel."""
+        return sparse.identity(self.n_elements, format="csr")
 
     def reduce(self, data: np.ndarray) -> np.ndarray:
         """Return the block itself as float32 (n, n_voxels)."""

@@ -184,9 +184,29 @@ class SpheresSpec:
         """The membership matrix; the engine hands ``operator @ data.T`` to :meth:`finish`."""
         return self.membership
 
-    def finish(self, sums: np.ndarray, squares: np.ndarray | None = None) -> np.ndarray:
-        """Sphere means (n, n_spheres) float32 from the float64 sums ``membership @ data.T``."""
-        return (sums.T / self.voxel_counts).astype(np.float32)
+    @property
+    def members(self) -> sparse.csr_array:
+        """The membership matrix (the voxels of each sphere)."""
+        return self.membership
+
+    def finish(
+        self,
+        sums: np.ndarray,
+        squares: np.ndarray | None = None,
+        *,
+        valid: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Sphere means (n, n_spheres) float32 from the float64 sums ``membership @ data.T``.
+
+        ``valid`` (boolean, one per voxel) gives the voxels the sums were taken over; without
+        it, all of them. A sphere with no valid voxel is then NaN.
+        """
+        counts = self.voxel_counts if valid is None else self.membership @ valid.astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = sums.T / counts
+        if valid is not None:
+            means[:, counts == 0] = np.nan
+        return means.astype(np.float32)
 
     def reduce(self, data: np.ndarray) -> np.ndarray:
         """Mean of each sphere's voxels for a (n, len(voxels)) block, float32 (n, n_spheres)."""

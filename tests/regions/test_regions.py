@@ -253,7 +253,7 @@ def test_extract_from_file_matches_in_memory(bold, labels, mask, tmp_path):
 
 
 def test_read_ahead_order_errors_and_early_stop():
-    from bidsmask.regions import _read_ahead
+    from bidsmask.regions._pass import _read_ahead
 
     assert list(_read_ahead(iter(range(7)))) == list(range(7))
 
@@ -283,11 +283,11 @@ def test_extract_error_in_a_chunk_stops_the_reader(bold, labels):
 @pytest.mark.parametrize("reduce_bytes", [1, 4 * 1800 * 5, 2**26])
 def test_buffered_reductions_match(bold, labels, maps, monkeypatch, reduce_bytes):
     """Gathered chunks are reduced in batches; any batch size gives the same signals."""
-    import bidsmask.regions as regions
+    import bidsmask.regions._pass
 
     specs = [LabelsSpec(labels, strategy="median"), MapsSpec(maps), VoxelSpec(labels > 0)]
     expected = extract(bold, specs, chunk_volumes=17)
-    monkeypatch.setattr(regions, "_REDUCE_BYTES", reduce_bytes)
+    monkeypatch.setattr(bidsmask.regions._pass, "_REDUCE_BYTES", reduce_bytes)
     for got, ref in zip(extract(bold, specs, chunk_volumes=2), expected, strict=True):
         assert_allclose(got, ref, rtol=1e-6, atol=1e-5)
 
