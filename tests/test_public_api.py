@@ -367,6 +367,7 @@ PUBLIC_NAMES = {
         "LABEL_STRATEGIES",
         "LabelsSpec",
         "MapsSpec",
+        "SparseMaps",
         "SpheresSpec",
         "VoxelSpec",
         "extract",

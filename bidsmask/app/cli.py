@@ -324,6 +324,14 @@ def _build_parser() -> argparse.ArgumentParser:
         help="runs processed in parallel, one process each. Default: 1.",
     )
     perf.add_argument(
+        "--omp-nthreads",
+        "--omp_nthreads",
+        metavar="N",
+        type=_type(cfg.in_range(int, 1), "a positive number of threads"),
+        help="BLAS/OpenMP threads per process. Default: the CPUs available to the job "
+        "(affinity, cgroup quota, SLURM_CPUS_PER_TASK) divided by the processes.",
+    )
+    perf.add_argument(
         "--work-dir",
         metavar="PATH",
         type=Path,
@@ -445,6 +453,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         connectivity=connectivity,
         group_mask_threshold=ns.group_mask_threshold,
         nprocs=ns.nprocs,
+        omp_nthreads=ns.omp_nthreads,
         work_dir=work_dir,
         overwrite=ns.overwrite,
         verbosity=-1 if ns.quiet else ns.verbose,

@@ -158,6 +158,8 @@ class Config:
         Fraction of runs a voxel must be in to enter the group mask.
     nprocs : int
         Parallel worker processes.
+    omp_nthreads : int or None
+        BLAS/OpenMP threads per worker; None divides the available CPUs between the workers.
     work_dir : Path or None
         Folder for the pybids database and scratch files; None uses a temporary folder.
     overwrite : bool
@@ -195,6 +197,7 @@ class Config:
     connectivity: tuple[str, ...] = (DEFAULT_CONNECTIVITY,)
     group_mask_threshold: float = DEFAULT_GROUP_MASK_THRESHOLD
     nprocs: int = 1
+    omp_nthreads: int | None = None
     work_dir: Path | None = None
     overwrite: bool = False
     verbosity: int = 0

@@ -5,8 +5,11 @@
 (:func:`plan_jobs`; an atlas missing from a space is an error before any run starts, and the atlases
 used are written at the output root), then processes the runs one after the other, or in
 ``--nprocs`` worker processes (``spawn``), with :func:`process_run`; each run's steps are in
-:mod:`bidsmask.app.run`. A progress line is logged as each run finishes, then the summary;
-``dataset_description.json`` is written in a ``finally``.
+:mod:`bidsmask.app.run`. Before any run starts, every atlas is resampled once to each grid of the
+runs (:func:`prepare_atlases`, cached in ``<work dir>/atlases``), and the CPUs the job may use are
+divided between the workers (:mod:`bidsmask.app.resources`; the log states the split). A progress
+line is logged as each run finishes, then the summary; ``dataset_description.json`` is written in
+a ``finally``.
 
 Resume: a run whose completion record (``OUTPUT_DIR/logs/runs/<run>.json``) lists every expected
 output, unchanged, made with the same parameters, is not redone unless ``--overwrite``; a run
@@ -18,17 +21,21 @@ others: it is recorded as failed and sets the exit code.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
-import multiprocessing
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 
+import nibabel as nib
+
 from bidsmask._version import __version__
+from bidsmask.app import atlas_cache, resources
 from bidsmask.app.config import Config
 from bidsmask.app.exitcodes import (
     DataError,
@@ -152,9 +159,13 @@ def run_participant_level(config: Config, log_file: Path | None = None) -> int:
             out,
             min(config.nprocs, len(jobs)),
         )
+        split = resources.split_cpus(config.nprocs, len(jobs), config.omp_nthreads)
+        logger.info("%s", split.describe())
         progress = Progress(len(jobs), out)
-        for outcome in _execute(jobs, config, log_file):
-            progress.report(outcome)
+        with atlas_cache_dir(config) as cache_dir:
+            jobs = prepare_atlases(jobs, cache_dir)
+            for outcome in _execute(jobs, split, config, log_file):
+                progress.report(outcome)
         progress.log_summary(log_file)
     finally:
         description = writer.dataset_description(
@@ -224,16 +235,52 @@ def plan_jobs(config: Config, runs: list[RunRecord]) -> list[RunJob]:
     return jobs
 
 
-def _execute(jobs: list[RunJob], config: Config, log_file: Path | None) -> Iterator[RunOutcome]:
-    """Yield the outcome of each run as it finishes (in worker processes with ``--nprocs``)."""
-    if config.nprocs == 1 or len(jobs) == 1:
-        for job in jobs:
-            logger.debug("Starting %s", job.stem)
-            yield process_run(job)
+@contextlib.contextmanager
+def atlas_cache_dir(config: Config) -> Iterator[Path]:
+    """Yield the prepared atlases' folder: ``<work dir>/atlases``, or a temporary one."""
+    if config.work_dir is not None:
+        yield config.work_dir / "atlases"
         return
-    with ProcessPoolExecutor(
-        max_workers=min(config.nprocs, len(jobs)),
-        mp_context=multiprocessing.get_context("spawn"),
+    with tempfile.TemporaryDirectory(prefix="bidsmask-atlases-") as folder:
+        yield Path(folder)
+
+
+def prepare_atlases(jobs: list[RunJob], cache_dir: Path) -> list[RunJob]:
+    """Resample every atlas to every grid of the runs once, before any run starts.
+
+    Returns the jobs with ``atlas_cache`` set, so that each run (and each worker) loads the
+    prepared atlases from ``cache_dir`` (:mod:`bidsmask.app.atlas_cache`).
+    """
+    todo = []
+    for job in jobs:
+        if job.config.overwrite or not _is_complete(job):
+            header = nib.load(job.run.bold)
+            grid = (tuple(header.shape[:3]), header.affine)
+            todo += [(a.image, a.kind, *grid) for a in job.atlases if a.kind != "spheres"]
+    start = time.perf_counter()
+    count = atlas_cache.prepare(todo, cache_dir)
+    if count:
+        logger.info(
+            "Prepared %d atlas grid(s) in %.1f s (cache: %s)",
+            count,
+            time.perf_counter() - start,
+            cache_dir,
+        )
+    return [dataclasses.replace(job, atlas_cache=cache_dir) for job in jobs]
+
+
+def _execute(
+    jobs: list[RunJob], split: resources.CpuSplit, config: Config, log_file: Path | None
+) -> Iterator[RunOutcome]:
+    """Yield the outcome of each run as it finishes (in worker processes with ``--nprocs``)."""
+    if split.workers == 1:
+        with resources.limit_threads(split.threads):
+            for job in jobs:
+                logger.debug("Starting %s", job.stem)
+                yield process_run(job)
+        return
+    with resources.worker_pool(
+        split,
         initializer=setup_worker_logging,
         initargs=(config.verbosity, None if log_file is None else str(log_file)),
     ) as pool:

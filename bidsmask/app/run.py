@@ -25,7 +25,6 @@ record is written last, by :func:`process`.
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import pandas as pd
 
 from bidsmask import connectivity, image, masking, regions, signal
 from bidsmask._version import __version__
+from bidsmask.app import atlas_cache
 from bidsmask.app.config import Config, strategy_label
 from bidsmask.app.exitcodes import DataError
 from bidsmask.app.progress import DONE, SKIPPED
@@ -62,6 +62,7 @@ class RunJob:
     run: RunRecord
     atlases: tuple[Atlas, ...]
     native_atlases: tuple[AtlasSpec, ...] = ()
+    atlas_cache: Path | None = None  # folder of the prepared atlases (None: in the process only)
 
     @property
     def source(self) -> dict[str, str]:
@@ -122,7 +123,7 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         native = getattr(run, spec.name)
         atlases.append(load_atlas(spec, run.space, run.res, native_dseg=native))
         writer.write_atlas(out, atlases[-1])
-    built = [atlas_spec(atlas, bold, mask, config.radius) for atlas in atlases]
+    built = [atlas_spec(a, bold, mask, config.radius, job.atlas_cache) for a in atlases]
     specs = [spec for spec, _ in built]
     if config.save_denoised_bold:
         specs.append(regions.VoxelSpec(mask))
@@ -347,12 +348,15 @@ def region_table(
     return pd.DataFrame(full, columns=list(atlas.region_names)), coverage
 
 
-def atlas_spec(atlas: Atlas, bold, mask: np.ndarray, radius: float) -> tuple[object, np.ndarray]:
+def atlas_spec(
+    atlas: Atlas, bold, mask: np.ndarray, radius: float, cache_dir: Path | None = None
+) -> tuple[object, np.ndarray]:
     """Build the extraction spec of an atlas on the BOLD grid, and its atlas positions.
 
     Labels are resampled to the BOLD grid with nearest-neighbour interpolation, maps with
-    continuous interpolation (as nilearn's maskers with ``resampling_target="data"``); spheres
-    whose every voxel is outside the mask are left out (their regions become n/a).
+    continuous interpolation (as nilearn's maskers with ``resampling_target="data"``), once per
+    grid (:mod:`bidsmask.app.atlas_cache`, on disk in ``cache_dir``); spheres whose every voxel
+    is outside the mask are left out (their regions become n/a).
 
     Returns
     -------
@@ -370,8 +374,7 @@ def atlas_spec(atlas: Atlas, bold, mask: np.ndarray, radius: float) -> tuple[obj
             atlas.coords[keep], affine, shape3d, radius, mask, allow_overlap=True
         )
         return spec, keep
-    interpolation = "nearest" if atlas.kind == "labels" else "continuous"
-    data = _on_grid(str(atlas.image), tuple(map(tuple, affine.round(6))), shape3d, interpolation)
+    data = atlas_cache.on_grid(atlas.image, atlas.kind, shape3d, affine, cache_dir)
     if atlas.kind == "maps":
         spec = regions.MapsSpec(data, mask, keep_masked_maps=True)
         return spec, np.asarray(spec.region_ids)
@@ -385,20 +388,6 @@ def atlas_spec(atlas: Atlas, bold, mask: np.ndarray, radius: float) -> tuple[obj
             atlas.image,
         )
     return spec, positions
-
-
-@functools.lru_cache(maxsize=4)
-def _on_grid(path: str, affine: tuple, shape3d: tuple, interpolation: str) -> np.ndarray:
-    """Return an atlas image's data on a grid (cached: runs of a space share their grid)."""
-    img = nib.load(path)
-    target = np.array(affine)
-    if tuple(img.shape[:3]) != shape3d or not np.allclose(img.affine, target, atol=1e-4):
-        img = image.resample_img(
-            img, target_affine=target, target_shape=shape3d, interpolation=interpolation
-        )
-    data = np.asarray(img.dataobj, dtype=np.float32 if interpolation == "continuous" else None)
-    data.setflags(write=False)
-    return data
 
 
 def build_mask(job: RunJob, bold) -> tuple[nib.Nifti1Image, dict]:

@@ -40,7 +40,7 @@ from nibabel.spatialimages import SpatialImage
 from scipy import sparse
 
 from bidsmask.image import _reader, resample_img, smooth_array  # noqa: F401 - public since the flat layout
-from bidsmask.regions._maps import MapsSpec, reduce_maps
+from bidsmask.regions._maps import MapsSpec, SparseMaps, reduce_maps
 from bidsmask.regions._missing import Extraction, MissingData
 from bidsmask.regions._pass import _Pass
 from bidsmask.regions._specs import LABEL_STRATEGIES, LabelsSpec, VoxelSpec, reduce_labels
@@ -53,6 +53,7 @@ __all__ = [
     "Extraction",
     "LabelsSpec",
     "MapsSpec",
+    "SparseMaps",
     "SpheresSpec",
     "VoxelSpec",
     "extract",

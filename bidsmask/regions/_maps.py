@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from nibabel.spatialimages import SpatialImage
@@ -109,15 +110,78 @@ def _map_entries(volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return index, values
 
 
+@dataclass(frozen=True)
+class SparseMaps:
+    """4D maps kept as the finite non-zero voxels of each map (CSR-like, one row per map).
+
+    A :class:`MapsSpec` built from a ``SparseMaps`` gives the same result as one built from the
+    dense maps, without scanning the dense volumes again: an app keeps the maps resampled to a
+    grid once in this form and builds one spec per mask from it.
+
+    Parameters
+    ----------
+    shape : tuple of 3 int
+        The 3D grid.
+    indptr : numpy.ndarray
+        Map ``k``'s entries are ``indices[indptr[k]:indptr[k + 1]]`` (n_maps + 1 int64).
+    indices : numpy.ndarray
+        Flat C-order voxel index of each entry, sorted within each map.
+    values : numpy.ndarray
+        Value of each entry (the maps' float dtype).
+
+    Examples
+    --------
+    >>> maps = np.zeros((2, 2, 1, 2), np.float32)
+    >>> maps[0, 1, 0, 0], maps[1, 0, 0, 1] = 0.5, 2.0
+    >>> sparse_maps = SparseMaps.from_maps(maps)
+    >>> sparse_maps.n_maps, sparse_maps.sizes.tolist(), sparse_maps.indices.tolist()
+    (2, [1, 1], [1, 2])
+    """
+
+    shape: tuple[int, int, int]
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def from_maps(cls, maps) -> SparseMaps:
+        """Scan 4D maps (array, array proxy or nibabel image), a few maps at a time."""
+        shape = tuple(int(n) for n in maps.shape[:3])
+        indices, values = [], []
+        for _, block in _iter_maps(maps):
+            for j in range(block.shape[3]):
+                index, value = _map_entries(block[..., j])
+                indices.append(index)
+                values.append(value)
+        sizes = [index.size for index in indices]
+        return cls(
+            shape,
+            np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            np.concatenate(indices).astype(np.int64),
+            np.concatenate(values),
+        )
+
+    @property
+    def n_maps(self) -> int:
+        """Number of maps."""
+        return int(self.indptr.size - 1)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Number of non-zero voxels of each map."""
+        return np.diff(self.indptr)
+
+
 class MapsSpec:
     """Extraction of one signal per map by least squares (nilearn's ``lstsq`` solution).
 
     Parameters
     ----------
-    maps : numpy.ndarray, array-like or nibabel image
+    maps : numpy.ndarray, array-like, nibabel image or SparseMaps
         4D maps (X, Y, Z, n_maps) on the data grid (non-finite values count as 0). A nibabel
         image is streamed a few maps at a time in one sequential read (the fastest for a
-        ``.nii.gz``); an array proxy (``img.dataobj``) is sliced a few maps at a time.
+        ``.nii.gz``); an array proxy (``img.dataobj``) is sliced a few maps at a time; a
+        :class:`SparseMaps` (the maps' non-zero voxels, kept from an earlier scan) is used as is.
     mask : numpy.ndarray or None, default=None
         3D boolean mask on the same grid; only voxels inside it are used.
     keep_masked_maps : bool, default=False
@@ -145,31 +209,28 @@ class MapsSpec:
         *,
         keep_masked_maps: bool = False,
     ):
-        if not hasattr(maps, "shape") or not hasattr(maps, "__getitem__"):
-            maps = np.asarray(maps)
-        if len(maps.shape) == 3 and not isinstance(maps, SpatialImage):
-            maps = np.asarray(maps)[..., np.newaxis]
-        if len(maps.shape) not in (3, 4):
-            raise ValueError(f"'maps' must be a 4D array, got shape {maps.shape}.")
-        self.shape = tuple(int(n) for n in maps.shape[:3])
-        n_maps = int(maps.shape[3]) if len(maps.shape) == 4 else 1
+        if not isinstance(maps, SparseMaps):
+            if not hasattr(maps, "shape") or not hasattr(maps, "__getitem__"):
+                maps = np.asarray(maps)
+            if len(maps.shape) == 3 and not isinstance(maps, SpatialImage):
+                maps = np.asarray(maps)[..., np.newaxis]
+            if len(maps.shape) not in (3, 4):
+                raise ValueError(f"'maps' must be a 4D array, got shape {maps.shape}.")
+            # one pass over a few maps at a time (a lazily read maps file is never held
+            # whole), keeping only the non-zero entries: the maps are stored sparse
+            maps = SparseMaps.from_maps(maps)
+        self.shape = tuple(maps.shape)
+        n_maps = maps.n_maps
         mask = _check_mask(mask, self.shape)
-        # one pass over a few maps at a time (a lazily read maps file is never held whole),
-        # keeping only the non-zero entries: the maps are stored sparse
-        mask_flat = None if mask is None else mask.ravel()
-        entries = []
-        sizes = np.zeros(n_maps, dtype=np.int64)
-        for k0, block in _iter_maps(maps):
-            for j in range(block.shape[3]):
-                index, values = _map_entries(block[..., j])
-                sizes[k0 + j] = index.size
-                if mask_flat is not None:
-                    inside = mask_flat[index]
-                    index, values = index[inside], values[inside]
-                entries.append((index, values))
+        sizes = maps.sizes
         if not sizes.any():
             raise ValueError("maps_img contains no map: every value is 0 (or not finite).")
-        counts = np.array([index.size for index, _ in entries], dtype=np.int64)
+        rows = np.repeat(np.arange(n_maps), sizes)
+        index, values = maps.indices, maps.values
+        if mask is not None:
+            inside = mask.ravel()[index]
+            index, values, rows = index[inside], values[inside], rows[inside]
+        counts = np.bincount(rows, minlength=n_maps).astype(np.int64)
         if mask is None or keep_masked_maps:
             kept = np.arange(n_maps)
         else:
@@ -186,20 +247,17 @@ class MapsSpec:
                     stacklevel=2,
                 )
         used = np.zeros(int(np.prod(self.shape)), dtype=bool)
-        for k in kept:
-            used[entries[k][0]] = True
+        used[index] = True  # removed maps have no entry left inside the mask
         self.voxels = np.flatnonzero(used)
-        columns = np.concatenate([entries[k][0] for k in kept])
-        indptr = np.concatenate([[0], np.cumsum(counts[kept])])
         weights_t = sparse.csr_array(
             (
-                np.concatenate([entries[k][1] for k in kept]).astype(np.float64),
-                np.searchsorted(self.voxels, columns),
-                indptr,
+                values.astype(np.float64),
+                np.searchsorted(self.voxels, index),
+                np.concatenate([[0], np.cumsum(counts[kept])]),
             ),
             shape=(kept.size, self.voxels.size),
         )
-        del entries, columns
+        del index, values, rows
         self.region_ids = kept
         self._solver = _LeastSquares(weights_t)
         self.voxel_counts = counts[kept]

@@ -314,3 +314,6 @@ def test_options_mask_gm_denoised_bold_and_two_processes(fmriprep_dir, tf_env, t
     ours = np.asarray(bold.dataobj)[mask].T
     assert_allclose(ours, expected, rtol=1e-4, atol=1e-4)
     assert len(list((out / "logs" / "runs").glob("*.json"))) == 3
+    log = "".join(path.read_text() for path in (out / "logs").glob("*.log"))
+    assert "2 worker process(es) × " in log and "BLAS/OpenMP thread(s)" in log
+    assert "Prepared 1 atlas grid(s)" in log
