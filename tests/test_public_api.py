@@ -220,6 +220,22 @@ PUBLIC_NAMES = {
         "write_text",
         "write_tsv",
     ),
+    "bidsmask.cifti": (
+        "CiftiAtlas",
+        "align_labels",
+        "atlas_spec",
+        "dense_axis",
+        "dscalar_image",
+        "dtseries_image",
+        "extract",
+        "load_cifti",
+        "load_dlabel",
+        "parcels_axis",
+        "pconn_image",
+        "pscalar_image",
+        "ptseries_image",
+        "save",
+    ),
     "bidsmask.confounds": (
         "COMPONENT_OPTIONS",
         "DEFAULTS",
@@ -250,9 +266,15 @@ PUBLIC_NAMES = {
     ),
     "bidsmask.datagen": (
         "DECIMATION",
+        "atlas_brain_models",
+        "block_parcellation",
+        "grayordinates_91k",
         "make_fmriprep_dataset",
         "make_templateflow_home",
         "mni_grid",
+        "small_grayordinates",
+        "write_dlabel",
+        "write_dtseries",
     ),
     "bidsmask.image": (
         "BoundingBoxError",
@@ -279,6 +301,7 @@ PUBLIC_NAMES = {
     ),
     "bidsmask.maskers": (
         "BaseMasker",
+        "CiftiLabelsMasker",
         "NiftiLabelsMasker",
         "NiftiMapsMasker",
         "NiftiMasker",
@@ -364,6 +387,7 @@ PUBLIC_NAMES = {
     ),
     "bidsmask.regions": (
         "Extraction",
+        "GrayordinateSpec",
         "LABEL_STRATEGIES",
         "LabelsSpec",
         "MapsSpec",
@@ -372,6 +396,9 @@ PUBLIC_NAMES = {
         "VoxelSpec",
         "extract",
         "extract_regions",
+        "extract_grayordinates",
+        "qualifying",
+        "reduce_grayordinates",
         "reduce_labels",
         "reduce_maps",
         "resample_img",
@@ -428,7 +455,7 @@ def test_replacements_exist(old):
 
 def test_import_graph_is_one_directional():
     """Each engine package imports only the packages below it (app on top, image at the bottom)."""
-    layers = ["app", "bids atlases maskers", "regions", "signal confounds masking", "image"]
+    layers = ["app", "bids atlases maskers cifti", "regions", "signal confounds masking", "image"]
     rank = {pkg: i for i, row in enumerate(layers) for pkg in row.split()}
     code = textwrap.dedent(
         f"""

@@ -3,7 +3,9 @@
 :func:`make_fmriprep_dataset` writes a small dataset shaped like fMRIPrep ≥ 21 outputs
 (two participants, sessions, a resting and a task with two runs, MNI and T1w spaces,
 confounds); :func:`make_templateflow_home` writes a ``TEMPLATEFLOW_HOME``-like folder
-with Schaefer-2018-like and DiFuMo-like atlases. Only numpy, scipy, nibabel and pandas
+with Schaefer-2018-like and DiFuMo-like atlases; :func:`write_dtseries` and
+:func:`write_dlabel` write CIFTI-2 files on the fsLR 91k layout (:func:`grayordinates_91k`) or a
+small one (:func:`small_grayordinates`). Only numpy, scipy, nibabel and pandas
 are used, so the package's demo command can call them.
 
 Grid
@@ -33,7 +35,26 @@ written.
 """
 
 from bidsmask.datagen._anatomy import DECIMATION, mni_grid
+from bidsmask.datagen._cifti import (
+    atlas_brain_models,
+    block_parcellation,
+    grayordinates_91k,
+    small_grayordinates,
+    write_dlabel,
+    write_dtseries,
+)
 from bidsmask.datagen._fmriprep import make_fmriprep_dataset
 from bidsmask.datagen._templateflow import make_templateflow_home
 
-__all__ = ["DECIMATION", "make_fmriprep_dataset", "make_templateflow_home", "mni_grid"]
+__all__ = [
+    "DECIMATION",
+    "atlas_brain_models",
+    "block_parcellation",
+    "grayordinates_91k",
+    "make_fmriprep_dataset",
+    "make_templateflow_home",
+    "mni_grid",
+    "small_grayordinates",
+    "write_dlabel",
+    "write_dtseries",
+]

@@ -6,6 +6,7 @@ runtime; ``sklearn.base.clone``, pipelines and pickling work when it is installe
 """
 
 from bidsmask.maskers._base import BaseMasker, NotFittedError
+from bidsmask.maskers.cifti import CiftiLabelsMasker
 from bidsmask.maskers.labels import NiftiLabelsMasker
 from bidsmask.maskers.maps import NiftiMapsMasker
 from bidsmask.maskers.nifti import NiftiMasker
@@ -13,6 +14,7 @@ from bidsmask.maskers.spheres import NiftiSpheresMasker
 
 __all__ = [
     "BaseMasker",
+    "CiftiLabelsMasker",
     "NiftiLabelsMasker",
     "NiftiMapsMasker",
     "NiftiMasker",

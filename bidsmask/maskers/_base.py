@@ -278,7 +278,7 @@ class BaseMasker:
                     f"'{name}' must be a boolean; got {getattr(self, name)!r}. Pass True or False."
                 )
         for name in ("t_r", "low_pass", "high_pass", "smoothing_fwhm"):
-            value = getattr(self, name)
+            value = getattr(self, name, None)  # CIFTI maskers have no smoothing_fwhm
             if name == "smoothing_fwhm" and isinstance(value, (list, tuple, np.ndarray)):
                 values = list(np.ravel(value))
             else:
@@ -369,6 +369,22 @@ class BaseMasker:
             del outputs
             all_confounds.append(signal.high_variance_confounds(raw))
             del raw
+        cleaned = self._clean_signals(
+            signals, all_confounds, confounds, sample_mask, np.dtype(img.get_data_dtype())
+        )
+        if len(img.shape) == 3:
+            return cleaned[0]
+        return cleaned
+
+    def _clean_signals(
+        self, signals, own_confounds: list, confounds, sample_mask, source_dtype, t_r=None
+    ) -> np.ndarray:
+        """Clean extracted signals with the masker's parameters and cast to its ``dtype``.
+
+        ``own_confounds`` (high-variance confounds) come before the user's ``confounds``;
+        ``t_r`` replaces ``self.t_r`` when that is None (a CIFTI series knows its TR).
+        """
+        all_confounds = list(own_confounds)
         if confounds is not None:
             all_confounds.extend(confounds if isinstance(confounds, list) else [confounds])
         cleaned = signal.clean(
@@ -377,18 +393,16 @@ class BaseMasker:
             detrend=self.detrend,
             standardize=self.standardize,
             standardize_confounds=self.standardize_confounds,
-            t_r=self.t_r,
+            t_r=self.t_r if self.t_r is not None else t_r,
             low_pass=self.low_pass,
             high_pass=self.high_pass,
             confounds=all_confounds or None,
             sample_mask=sample_mask,
             **self.clean_args_,
         )
-        target = output_dtype(np.dtype(img.get_data_dtype()), self.dtype)
+        target = output_dtype(source_dtype, self.dtype)
         if target is not None:
             cleaned = cleaned.astype(target)
-        if len(img.shape) == 3:
-            return cleaned[0]
         return cleaned
 
     def _plan(self, img: SpatialImage):

@@ -8,7 +8,10 @@ Every extraction is described by a *spec* built from arrays on the data grid:
   ``maps @ signals = data`` (nilearn's ``lstsq`` result): the sparse maps' projections, then
   the pseudo-inverse of their small Gram matrix;
 - :class:`SpheresSpec` — the mean of the voxels within ``radius`` mm of each seed;
-- :class:`VoxelSpec` — the voxels of a mask, in ``data3d[mask]`` order.
+- :class:`VoxelSpec` — the voxels of a mask, in ``data3d[mask]`` order;
+- :class:`GrayordinateSpec` — parcel means over CIFTI grayordinates (with
+  :func:`extract_grayordinates`, which streams (volumes × grayordinates) data instead of a 4D
+  grid).
 
 Each spec lists the voxels it needs (``voxels``: flat C-order indices into the 3D grid) and reduces
 a ``(n_volumes, n_voxels)`` block of those voxels to ``(n_volumes, n_elements)``. Each exposes
@@ -40,6 +43,12 @@ from nibabel.spatialimages import SpatialImage
 from scipy import sparse
 
 from bidsmask.image import _reader, resample_img, smooth_array  # noqa: F401 - public since the flat layout
+from bidsmask.regions._grayordinates import (
+    GrayordinateSpec,
+    extract_grayordinates,
+    qualifying,
+    reduce_grayordinates,
+)
 from bidsmask.regions._maps import MapsSpec, SparseMaps, reduce_maps
 from bidsmask.regions._missing import Extraction, MissingData
 from bidsmask.regions._pass import _Pass
@@ -51,6 +60,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "LABEL_STRATEGIES",
     "Extraction",
+    "GrayordinateSpec",
     "LabelsSpec",
     "MapsSpec",
     "SparseMaps",
@@ -58,6 +68,9 @@ __all__ = [
     "VoxelSpec",
     "extract",
     "extract_regions",
+    "extract_grayordinates",
+    "qualifying",
+    "reduce_grayordinates",
     "reduce_labels",
     "reduce_maps",
 ]
