@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -337,20 +338,48 @@ def concat_niimgs(
 
 
 def _downcast_int64(data: np.ndarray) -> np.ndarray:
+    """Store 64-bit integers as int32 when they fit (with nilearn's warnings either way)."""
     if data.dtype not in (np.int64, np.uint64) or data.size == 0:
         return data
     info = np.iinfo(np.int32)
     if info.min <= data.min() and data.max() <= info.max:
-        logger.info("Data array contains 64-bit ints; storing them as int32.")
+        warnings.warn(
+            "Data array used to create a new image contains 64-bit ints; many tools (FSL, SPM) "
+            "cannot read int64 NIfTI images, so the data have been converted to int32.",
+            UserWarning,
+            stacklevel=3,
+        )
         return data.astype(np.int32)
+    warnings.warn(
+        "Data array used to create a new image contains 64-bit ints, and some values too large "
+        "to store in 32-bit ints: the image keeps int64, which some tools cannot read.",
+        UserWarning,
+        stacklevel=3,
+    )
     return data
+
+
+def _copied_header(header, data: np.ndarray):
+    header = header.copy()
+    try:
+        keys = set(header.keys())
+    except (AttributeError, TypeError):  # a plain SpatialHeader has no fields
+        return header
+    for key in ("scl_slope", "scl_inter", "glmax"):
+        if key in keys:
+            header[key] = 0
+    if "cal_max" in keys:
+        header["cal_max"] = np.max(data) if data.size else 0.0
+        header["cal_min"] = np.min(data) if data.size else 0.0
+    header.set_data_dtype(data.dtype)
+    return header
 
 
 def new_img_like(
     ref_niimg: Any,
     data: np.ndarray,
     affine: np.ndarray | None = None,
-    copy_header: bool = False,
+    copy_header: bool = True,
 ) -> nib.Nifti1Image:
     """Create an image of the same class as a reference image.
 
@@ -360,10 +389,10 @@ def new_img_like(
         Reference image (the first one of a list); a path is loaded lazily.
     data : numpy.ndarray
         Data of the new image; booleans become uint8 and 64-bit integers become int32 when they
-        fit.
+        fit (with a warning; values beyond int32 keep int64, with a warning).
     affine : numpy.ndarray of shape (4, 4) or None, default=None
         Affine of the new image; ``None`` uses the reference's.
-    copy_header : bool, default=False
+    copy_header : bool, default=True
         Copy the reference header (scaling and calibration fields reset). Unlike nilearn, the
         copied header's data type is set to the data's, so that saving the image does not
         quantise, e.g., smoothed float data into the reference's int16.
@@ -396,14 +425,7 @@ def new_img_like(
     data = _downcast_int64(data)
     header = None
     if copy_header and ref_niimg.header is not None:
-        header = ref_niimg.header.copy()
-        for key in ("scl_slope", "scl_inter", "glmax"):
-            if key in header:
-                header[key] = 0
-        if "cal_max" in header:
-            header["cal_max"] = np.max(data) if data.size else 0.0
-            header["cal_min"] = np.min(data) if data.size else 0.0
-        header.set_data_dtype(data.dtype)
+        header = _copied_header(ref_niimg.header, data)
     klass = ref_niimg.__class__
     if klass is nib.Nifti1Pair:
         klass = nib.Nifti1Image

@@ -167,6 +167,7 @@ def resample_img(
     order: Literal["F", "C"] = "F",
     clip: bool = True,
     fill_value: float = 0.0,
+    force_resample: bool = True,
     copy_header: bool = True,
 ) -> nib.Nifti1Image:
     """Resample a 3D or 4D image onto the grid given by ``target_affine`` and ``target_shape``.
@@ -192,6 +193,10 @@ def resample_img(
         Clip the output to [min(data, 0), max(data, 0)].
     fill_value : float, default=0.0
         Value of output voxels outside the input field of view.
+    force_resample : bool, default=True
+        Accepted for nilearn's signature. nilearn's False allows a padding shortcut for targets
+        that differ by a whole-voxel translation; bidsmask always interpolates, which gives the
+        same values there (interpolation at the voxel centres returns the data).
     copy_header : bool, default=True
         Copy the input header to the output image.
 
@@ -213,6 +218,7 @@ def resample_img(
     >>> resample_img(img, target_affine=np.eye(4) * 2).shape
     (3, 3, 3)
     """
+    del force_resample  # same values either way (see above)
     _check_inputs(target_affine, target_shape, interpolation)
     img = check_niimg(img)
     if target_affine is None and target_shape is None:
@@ -292,6 +298,7 @@ def resample_to_img(
     order: Literal["F", "C"] = "F",
     clip: bool = False,
     fill_value: float = 0.0,
+    force_resample: bool = True,
     copy_header: bool = True,
 ) -> nib.Nifti1Image:
     """Resample an image onto the grid (affine and 3D shape) of another image.
@@ -312,6 +319,8 @@ def resample_to_img(
         See :func:`resample_img` (note the different default, as in nilearn).
     fill_value : float, default=0.0
         See :func:`resample_img`.
+    force_resample : bool, default=True
+        See :func:`resample_img`.
     copy_header : bool, default=True
         See :func:`resample_img`.
 
@@ -330,5 +339,6 @@ def resample_to_img(
         order=order,
         clip=clip,
         fill_value=fill_value,
+        force_resample=force_resample,
         copy_header=copy_header,
     )

@@ -102,6 +102,29 @@ def test_resample_to_img_parity_and_4d_target():
     assert_allclose(got.get_fdata(), expected.get_fdata(), rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("force_resample", [True, False])
+@pytest.mark.parametrize("interpolation", ["continuous", "nearest"])
+def test_resample_whole_voxel_shift_force_resample(force_resample, interpolation):
+    """force_resample is accepted; bidsmask always interpolates (= nilearn's True, the default).
+
+    nilearn's False takes a padding shortcut that, for this shift, does not return the shifted
+    data (a documented deliberate difference); the interpolated result does.
+    """
+    img = synthetic(n_vols=2)
+    target_affine = img.affine.copy()
+    target_affine[:3, 3] -= img.affine[:3, :3] @ [2, -3, 1]  # whole-voxel translation
+    kwargs = dict(
+        target_affine=target_affine, target_shape=img.shape[:3], interpolation=interpolation
+    )
+    expected = nilearn_quiet(nimage.resample_img, img, force_resample=True, **kwargs)
+    got = image.resample_img(img, force_resample=force_resample, copy_header=True, **kwargs)
+    assert_allclose(got.get_fdata(), expected.get_fdata(), rtol=1e-4, atol=1e-3)
+    data = img.get_fdata()
+    assert_allclose(got.get_fdata()[2:, : 16 - 3, 1:], data[: 14 - 2, 3:, : 12 - 1], rtol=1e-4)
+    to_img = image.resample_to_img(img, expected, force_resample=force_resample)
+    assert_allclose(to_img.get_fdata(), got.get_fdata(), rtol=1e-6)
+
+
 def test_resample_img_no_target_and_same_grid_copies():
     img = synthetic(n_vols=1)
     for kwargs in ({}, dict(target_affine=img.affine, target_shape=img.shape)):
@@ -285,13 +308,43 @@ def test_truncated_file_names_the_file(tmp_path, suffix):
         image.get_data(image.check_niimg(path))
 
 
+def test_new_img_like_matches_nilearn(tmp_path):
+    from nilearn.image import new_img_like as reference
+
+    ref = synthetic(dtype=np.float32, n_vols=1)
+    ref.header["descrip"] = b"kept"
+    data = np.arange(np.prod(ref.shape)).reshape(ref.shape).astype(np.int64)
+    with pytest.warns(UserWarning, match="converted to int32"):
+        ours = image.new_img_like(ref, data)  # copy_header=True by default, as nilearn 0.14
+    expected = reference(ref, data)
+    assert ours.header["descrip"] == expected.header["descrip"] == b"kept"
+    assert np.asarray(ours.dataobj).dtype == np.asarray(expected.dataobj).dtype == np.int32
+    assert (
+        image.new_img_like(ref, data.astype(np.int32), copy_header=False).header["descrip"]
+        == reference(ref, data.astype(np.int32), copy_header=False).header["descrip"]
+    )
+    big = np.full(ref.shape, 2**40, dtype=np.int64)
+    with pytest.warns(UserWarning, match="too large"):
+        kept = image.new_img_like(ref, big)
+    assert np.asarray(kept.dataobj).dtype == np.asarray(reference(ref, big).dataobj).dtype
+    assert np.asarray(kept.dataobj).dtype == np.int64
+    # a bare SpatialImage header has no NIfTI fields to reset
+    bare = nib.spatialimages.SpatialImage(np.zeros((2, 2, 2)), np.eye(4))
+    assert image.new_img_like(bare, np.ones((2, 2, 2))).shape == (2, 2, 2)
+    # MGH images keep their class
+    mgh = nib.MGHImage(np.zeros((3, 3, 3), np.float32), np.eye(4))
+    out = image.new_img_like(mgh, np.ones((3, 3, 3), np.float32))
+    assert type(out) is type(reference(mgh, np.ones((3, 3, 3), np.float32))) is nib.MGHImage
+
+
 def test_new_img_like_rules():
     ref = synthetic(dtype=np.int16, n_vols=1)
     ref.header.set_slope_inter(2.0, 1.0)
     mask = image.new_img_like(ref, np.ones(ref.shape, bool))
     assert mask.get_data_dtype() == np.uint8
     assert_array_equal(mask.affine, ref.affine)
-    ints = image.new_img_like(ref, np.ones(ref.shape, np.int64), copy_header=True)
+    with pytest.warns(UserWarning, match="64-bit ints"):
+        ints = image.new_img_like(ref, np.ones(ref.shape, np.int64), copy_header=True)
     assert np.asarray(ints.dataobj).dtype == np.int32
     assert ints.header["scl_slope"] in (0, 1) or np.isnan(ints.header["scl_slope"])
     floats = image.new_img_like(ref, np.full(ref.shape, 0.5, np.float32), copy_header=True)
