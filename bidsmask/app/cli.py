@@ -187,8 +187,9 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="FRACTION",
         type=_type(cfg.FRACTION, "a fraction between 0 and 1"),
         default=cfg.DEFAULT_MIN_COVERAGE,
-        help="regions with a smaller fraction of their voxels inside the run's mask get n/a "
-        f"time series. Default: {cfg.DEFAULT_MIN_COVERAGE:g}.",
+        help="regions with a smaller fraction of their voxels inside the run's mask and with "
+        "data (finite at every volume, not constant zero) get n/a time series and matrix rows. "
+        f"Default: {cfg.DEFAULT_MIN_COVERAGE:g}.",
     )
 
     den = parser.add_argument_group("denoising")
@@ -222,8 +223,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--dummy-scans",
         metavar="N",
         type=_type(cfg.in_range(int, 0), "a number of volumes (0 or more)"),
-        help="drop the first N volumes of each run. Default: the non-steady-state volumes "
-        "fMRIPrep detected.",
+        help="also drop the first N volumes of each run, on top of the non-steady-state "
+        "volumes fMRIPrep detected (always dropped). Default: the strategy's own (0 for every "
+        "built-in strategy).",
     )
     den.add_argument(
         "--high-pass",
@@ -243,6 +245,14 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="MM",
         type=_type(cfg.POSITIVE_FLOAT, "a positive FWHM in mm"),
         help="spatial smoothing (Gaussian FWHM in mm) before extraction. Default: none.",
+    )
+    den.add_argument(
+        "--no-detrend",
+        dest="detrend",
+        action="store_false",
+        help="do not remove a linear trend from the signals before confound regression. "
+        "Default: off (a linear trend is removed, on top of the strategies' cosine drift "
+        "terms; see the README).",
     )
     den.add_argument(
         "--standardize",
@@ -444,6 +454,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         high_pass=ns.high_pass,
         low_pass=ns.low_pass,
         smoothing_fwhm=ns.smoothing_fwhm,
+        detrend=ns.detrend,
         standardize=None if ns.standardize == "none" else ns.standardize,
         min_coverage=ns.min_coverage,
         min_volumes=ns.min_volumes,

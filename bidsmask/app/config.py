@@ -134,15 +134,19 @@ class Config:
     fd_threshold, std_dvars_threshold : float or None
         Scrubbing thresholds overriding the strategy's own; None keeps the strategy's.
     dummy_scans : int or None
-        Volumes to drop at the start of each run; None uses fMRIPrep's non-steady-state outliers.
+        Volumes to drop at the start of each run, on top of fMRIPrep's non-steady-state volumes
+        (always dropped); None keeps the strategy's own (0 for every built-in strategy).
     high_pass, low_pass : float or None
         Butterworth filter cut-offs in Hz; None: no such filter.
     smoothing_fwhm : float or None
         Spatial smoothing FWHM in mm before extraction; None: none.
+    detrend : bool
+        Remove a linear trend from each signal before confound regression.
     standardize : str or None
         ``"zscore_sample"``, ``"zscore"``, ``"psc"`` or None.
     min_coverage : float
-        Regions with a smaller fraction of their voxels inside the mask are written as n/a.
+        Regions with a smaller fraction of their voxels inside the mask and with data (finite at
+        every volume, not constant zero) are written as n/a.
     min_volumes : int
         Runs left with fewer volumes after censoring are skipped.
     mask : {"fmriprep", "epi", "gm"}
@@ -188,6 +192,7 @@ class Config:
     high_pass: float | None = None
     low_pass: float | None = None
     smoothing_fwhm: float | None = None
+    detrend: bool = True
     standardize: str | None = DEFAULT_STANDARDIZE
     min_coverage: float = DEFAULT_MIN_COVERAGE
     min_volumes: int = DEFAULT_MIN_VOLUMES

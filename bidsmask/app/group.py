@@ -51,11 +51,17 @@ QC_COLUMNS = {
     "reason": "Why the run or strategy was skipped or failed.",
     "volumes": "Volumes in the preprocessed BOLD.",
     "volumes_kept": "Volumes left after removing dummy scans, non-steady-state and scrubbed ones.",
-    "volumes_censored": "Volumes removed.",
+    "volumes_censored": "Volumes removed: the sum of the next three.",
+    "volumes_non_steady_state": "Volumes fMRIPrep flagged as non-steady-state.",
+    "volumes_dummy_scans": "First volumes removed by --dummy-scans, not already non-steady-state.",
+    "volumes_scrubbed": "Other volumes removed by scrubbing (FD/DVARS).",
     "mean_fd": "Mean framewise displacement over all volumes (mm).",
     "mean_fd_kept": "Mean framewise displacement over the kept volumes (mm).",
-    "min_region_coverage": "Lowest fraction of a region's voxels inside the mask, over atlases.",
+    "min_region_coverage": "Lowest fraction of a region's voxels inside the mask and with data, "
+    "over atlases.",
     "mask_voxels": "Voxels in the run's mask.",
+    "voxels_without_data": "Voxels read (atlas voxels inside the mask) that are non-finite at "
+    "some volume or constant zero.",
     "output_files": "Files written for this run and strategy, relative to OUTPUT_DIR ('; ').",
 }
 
@@ -161,6 +167,7 @@ def qc_table(records: list[dict]) -> pd.DataFrame:
             "volumes": record.get("VolumesTotal"),
             "mean_fd": record.get("MeanFramewiseDisplacement"),
             "mask_voxels": record.get("MaskVoxels"),
+            "voxels_without_data": record.get("VoxelsWithoutData"),
         }
         strategies = record.get("Strategies") or {}
         if record.get("Status") == FAILED or not strategies:
@@ -179,6 +186,9 @@ def qc_table(records: list[dict]) -> pd.DataFrame:
                     "reason": info.get("Reason"),
                     "volumes_kept": info.get("VolumesKept"),
                     "volumes_censored": info.get("VolumesCensored"),
+                    "volumes_non_steady_state": info.get("VolumesNonSteadyState"),
+                    "volumes_dummy_scans": info.get("VolumesDummyScans"),
+                    "volumes_scrubbed": info.get("VolumesScrubbed"),
                     "mean_fd_kept": info.get("MeanFramewiseDisplacementKept"),
                     "min_region_coverage": min(coverage) if coverage else None,
                     "output_files": "; ".join([*mask, *info.get("Outputs", [])]) or None,

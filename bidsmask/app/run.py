@@ -15,7 +15,8 @@
    ``--min-volumes`` volumes, or no more volumes than regressors, is skipped and recorded;
    :func:`bidsmask.signal.clean` cleans each atlas's signals (linear detrend, optional
    Butterworth filter, confound regression, standardization) and the kept volumes are written;
-   regions with less than ``--min-coverage`` of their voxels inside the mask are ``n/a``;
+   regions with less than ``--min-coverage`` of their voxels inside the mask and with data
+   (finite at every volume, not constant zero; :mod:`bidsmask.app.coverage`) are ``n/a``;
 4. connectivity matrices (:mod:`bidsmask.connectivity`), then the run's completion record, last.
 
 Every file is written atomically (:mod:`bidsmask.bids.writer`) under the names of the run's output
@@ -36,9 +37,12 @@ import pandas as pd
 from bidsmask import connectivity, image, masking, regions, signal
 from bidsmask._version import __version__
 from bidsmask.app import atlas_cache
+from bidsmask.app import coverage as cov
 from bidsmask.app.config import Config, strategy_label
+from bidsmask.app.coverage import region_table
 from bidsmask.app.exitcodes import DataError
 from bidsmask.app.progress import DONE, SKIPPED
+from bidsmask.app.volumes import volume_accounting
 from bidsmask.atlases import NATIVE_SPACES, Atlas, AtlasSpec, load_atlas
 from bidsmask.bids import naming, templateflow, writer
 from bidsmask.bids.layout import RunRecord
@@ -95,7 +99,7 @@ def run_parameters(config: Config) -> dict:
     """Return the options that determine a run's outputs (a rerun with others redoes the run)."""
     keys = (
         "atlases radius strategies fd_threshold std_dvars_threshold dummy_scans high_pass "
-        "low_pass smoothing_fwhm standardize min_coverage min_volumes mask gm_threshold "
+        "low_pass smoothing_fwhm detrend standardize min_coverage min_volumes mask gm_threshold "
         "save_denoised_bold connectivity"
     ).split()
     values = config.to_dict()
@@ -128,7 +132,12 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
     if config.save_denoised_bold:
         specs.append(regions.VoxelSpec(mask))
     logger.debug("%s: extracting %d region sets in one pass", job.stem, len(specs))
-    signals = regions.extract(run.bold, specs, smoothing_fwhm=config.smoothing_fwhm)
+    extraction = regions.extract_regions(run.bold, specs, smoothing_fwhm=config.smoothing_fwhm)
+    signals = extraction.signals
+    built = [
+        (spec, pos, data, cov.unavailable_regions(job.stem, atlas, pos, spec, data, config))
+        for atlas, (spec, pos), data in zip(atlases, built, extraction.coverage, strict=False)
+    ]
 
     mask_file = job.outputs.mask().path
     uris = {
@@ -146,6 +155,7 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         "MeanFramewiseDisplacement": None if fd is None else float(np.nanmean(fd)),
         "Mask": str(mask_file),
         "MaskVoxels": int(mask.sum()),
+        "VoxelsWithoutData": int(extraction.missing_voxels.size),
         "Strategies": {},
     }
     notes = [f"mask ({config.mask}): {int(mask.sum())} voxels; {len(specs)} extraction(s)"]
@@ -160,7 +170,7 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
             run.bold, strategy, **{k: v for k, v in overrides.items() if v is not None}
         )
         kept = np.arange(n_volumes) if sample_mask is None else np.asarray(sample_mask)
-        info = {"VolumesKept": int(kept.size), "VolumesCensored": int(n_volumes - kept.size)}
+        info = {"VolumesKept": int(kept.size), **volume_accounting(params["censored"])}
         if fd is not None:
             info["MeanFramewiseDisplacement"] = record["MeanFramewiseDisplacement"]
             info["MeanFramewiseDisplacementKept"] = float(np.nanmean(fd[kept]))
@@ -215,11 +225,23 @@ class _Context:
     info: dict
 
     def clean(self, signals: np.ndarray) -> np.ndarray:
-        """Clean (n_volumes, n) signals; return the kept volumes, float32."""
+        """Clean (n_volumes, n) signals; return the kept volumes, float32.
+
+        Columns without data (NaN) are left out of the cleaning and stay NaN.
+        """
+        with_data = np.isfinite(signals).all(axis=0)
+        if with_data.all():
+            return self._clean(signals)
+        out = np.full((self.kept.size, signals.shape[1]), np.nan, dtype=np.float32)
+        if with_data.any():
+            out[:, with_data] = self._clean(signals[:, with_data])
+        return out
+
+    def _clean(self, signals: np.ndarray) -> np.ndarray:
         config = self.job.config
         return signal.clean(
             signals,
-            detrend=True,
+            detrend=config.detrend,
             standardize=config.standardize,
             sample_mask=None if self.kept.size == signals.shape[0] else self.kept,
             confounds=self.confounds.to_numpy() if self.confounds.shape[1] else None,
@@ -244,7 +266,7 @@ class _Context:
             "ConfoundColumns": list(self.confounds.columns),
             "ConfoundParameters": params,
             "CleaningParameters": {
-                "detrend": True,
+                "detrend": self.job.config.detrend,
                 "standardize": config.standardize,
                 "standardize_confounds": True,
                 "filter": "butterworth" if config.low_pass or config.high_pass else None,
@@ -269,8 +291,15 @@ def _write_strategy(
     common = ctx.sidecar()
     written: list[Path] = []
     min_coverage = {}
-    for i, (atlas, (spec, positions), raw) in enumerate(zip(atlases, specs, signals, strict=False)):
-        table, coverage = region_table(atlas, spec, positions, ctx.clean(raw), config.min_coverage)
+    for i, (atlas, (spec, positions, data_coverage, unavailable), raw) in enumerate(
+        zip(atlases, specs, signals, strict=False)
+    ):
+        cleaned = ctx.clean(raw)
+        where = f"{job.stem} (strategy {ctx.strategy})"
+        constant = cov.blank_constant(where, atlas, positions, raw[ctx.kept], cleaned)
+        table, coverage = region_table(
+            atlas, spec, positions, cleaned, config.min_coverage, data_coverage
+        )
         node_file = writer.bids_uri(out / writer.atlas_table_name(atlas), out)
         names = list(atlas.region_names)
         sidecar = {
@@ -280,9 +309,8 @@ def _write_strategy(
             "NodeFiles": [node_file],
             "RegionCoverage": dict(zip(names, coverage.round(4).tolist(), strict=True)),
             "MinCoverage": config.min_coverage,
-            "RegionsBelowMinCoverage": [
-                n for n, c in zip(names, coverage, strict=True) if c < config.min_coverage or c == 0
-            ],
+            "RegionsBelowMinCoverage": [n for n in names if n in unavailable],
+            "RegionsNotAvailable": {**constant, **unavailable},
         }
         timeseries = plan.timeseries(i, ctx.strategy).path
         written += _write_table(out, timeseries, table, sidecar)
@@ -327,25 +355,6 @@ def _connectivity(values: np.ndarray, kind: str, source: Path) -> tuple[np.ndarr
             raise
         logger.debug("%s: %s Using Ledoit-Wolf shrinkage.", source.name, exc)
         return connectivity.connectivity_matrix(values, kind, "ledoit_wolf"), "ledoit_wolf"
-
-
-def region_table(
-    atlas: Atlas, spec, positions: np.ndarray, cleaned: np.ndarray, min_coverage: float
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Put a spec's cleaned signals into the atlas's region order, n/a below ``min_coverage``.
-
-    ``positions`` gives the atlas column of each spec column (-1: not in the atlas's table).
-    Returns the (n_kept, n_regions) float32 table with region names as columns, and the
-    coverage of every atlas region (0 for regions absent on the BOLD grid or outside the mask).
-    """
-    n_regions = len(atlas.region_ids)
-    full = np.full((cleaned.shape[0], n_regions), np.nan, dtype=np.float32)
-    coverage = np.zeros(n_regions)
-    known = positions >= 0
-    full[:, positions[known]] = cleaned[:, known]
-    coverage[positions[known]] = np.asarray(spec.coverage)[known]
-    full[:, (coverage < min_coverage) | (coverage == 0)] = np.nan
-    return pd.DataFrame(full, columns=list(atlas.region_names)), coverage
 
 
 def atlas_spec(

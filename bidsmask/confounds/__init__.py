@@ -184,8 +184,8 @@ def load_confounds(
         demean=demean,
     )
     results = [_load_one(img, spec) for img in img_list]
-    confounds = [conf for conf, _, _ in results]
-    masks = [mask for _, mask, _ in results]
+    confounds = [result[0] for result in results]
+    masks = [result[1] for result in results]
     if single:
         confounds, masks = confounds[0], masks[0]
     if len(strategy) == 0:
@@ -287,11 +287,13 @@ def load_strategy(
     parameters : dict
         JSON-serialisable record: strategy name, kind, description, components,
         their options, extra columns, confounds file, columns used, numbers of
-        volumes, dummy scans and censored volumes.
+        volumes, dummy scans and censored volumes, and ``censored``: the censored volumes by
+        reason (:func:`bidsmask.confounds._components.censoring_counts`), which add up to
+        ``n_censored``.
     """
     spec = resolve(strategy)
     _apply_overrides(spec, overrides)
-    confounds, sample_mask, tsv = _load_one(img_file, spec)
+    confounds, sample_mask, tsv, censored = _load_one(img_file, spec)
     n_volumes = len(confounds)
     options = {}
     for comp in spec.components:
@@ -313,6 +315,7 @@ def load_strategy(
         "n_volumes": n_volumes,
         "n_dummy_scans": spec.n_dummy_scans,
         "n_censored": 0 if sample_mask is None else int(n_volumes - len(sample_mask)),
+        "censored": censored,
     }
     return confounds, sample_mask, parameters
 
@@ -372,7 +375,9 @@ def _as_file_list(img_files) -> tuple[list, bool]:
     return [list(map(str, f)) if isinstance(f, (list, tuple)) else f for f in img_files], False
 
 
-def _load_one(img_file, spec: StrategySpec) -> tuple[pd.DataFrame | None, np.ndarray | None, list]:
+def _load_one(
+    img_file, spec: StrategySpec
+) -> tuple[pd.DataFrame | None, np.ndarray | None, list, dict]:
     """Load the confounds of one BOLD file for a resolved strategy."""
     if isinstance(img_file, (list, tuple)) and len(img_file) == 1:
         img_file = img_file[0]
@@ -423,7 +428,7 @@ def _load_one(img_file, spec: StrategySpec) -> tuple[pd.DataFrame | None, np.nda
     dummy = np.arange(spec.n_dummy_scans) if spec.n_dummy_scans else None
     logger.debug("Strategy %s: %d columns selected from %s", spec.name, selected.shape[1], where)
     sample_mask, confounds = comps.prepare_output(selected, spec.demean, dummy)
-    return confounds, sample_mask, tsv
+    return confounds, sample_mask, tsv, comps.censoring_counts(selected, dummy)
 
 
 def _select(comp: str, raw, meta: dict, opts: dict) -> pd.DataFrame:

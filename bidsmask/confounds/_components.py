@@ -251,6 +251,50 @@ def select_non_steady_state(raw) -> pd.DataFrame:
     return raw[cols] if cols else pd.DataFrame()
 
 
+def _flagged(confounds: pd.DataFrame, word: str) -> np.ndarray:
+    """Volumes flagged by any one-hot column whose name contains ``word``."""
+    cols = [c for c in confounds.columns if word in c]
+    if not cols:
+        return np.zeros(len(confounds), dtype=bool)
+    return confounds[cols].to_numpy().sum(axis=1) != 0
+
+
+def censoring_counts(
+    confounds: pd.DataFrame, extra_censored: np.ndarray | None = None
+) -> dict[str, int]:
+    """Censored volumes by reason, each volume counted once, in this order of precedence.
+
+    ``non_steady_state``: flagged by fMRIPrep's ``non_steady_state_outlier_XX`` columns;
+    ``dummy_scans``: among the first volumes censored as dummy scans (``extra_censored``), those
+    not already non-steady-state; ``scrubbed``: the other volumes flagged by a
+    ``motion_outlier`` column (FD/DVARS scrubbing). Their sum is the number of volumes that
+    :func:`prepare_output` censors.
+
+    Parameters
+    ----------
+    confounds : pandas.DataFrame
+        Selected columns, outlier one-hot columns included (as given to :func:`prepare_output`).
+    extra_censored : numpy.ndarray or None
+        The dummy scans' indices.
+
+    Returns
+    -------
+    dict
+        ``{"non_steady_state": int, "dummy_scans": int, "scrubbed": int}``.
+    """
+    non_steady = _flagged(confounds, "non_steady_state")
+    dummy = np.zeros(len(confounds), dtype=bool)
+    if extra_censored is not None:
+        dummy[np.asarray(extra_censored, dtype=int)] = True
+    dummy &= ~non_steady
+    scrubbed = _flagged(confounds, "motion_outlier") & ~non_steady & ~dummy
+    return {
+        "non_steady_state": int(non_steady.sum()),
+        "dummy_scans": int(dummy.sum()),
+        "scrubbed": int(scrubbed.sum()),
+    }
+
+
 def prepare_output(
     confounds: pd.DataFrame, demean: bool, extra_censored: np.ndarray | None = None
 ) -> tuple[np.ndarray | None, pd.DataFrame]:

@@ -316,6 +316,14 @@ def test_load_strategy_overrides(v21):
     assert params["options"]["std_dvars_threshold"] is None  # not given: disabled
     assert params["n_dummy_scans"] == 5
     assert params["n_censored"] == len(raw) - len(mask)
+    # by reason: the dummy scans 0-4 (less the non-steady-state ones), then FD outliers 11, 12
+    steady = [c for c in raw.columns if c.startswith("non_steady_state_outlier")]
+    n_steady = int(raw[steady].to_numpy().sum()) if steady else 0
+    assert params["censored"] == {
+        "non_steady_state": n_steady,
+        "dummy_scans": 5 - n_steady,
+        "scrubbed": 2,
+    }
     scale = conf.abs().max().to_numpy()
     assert_allclose(conf.iloc[mask].mean().to_numpy() / scale, 0, atol=1e-12)
     json.dumps(params)
@@ -407,3 +415,26 @@ def test_error_ambiguous_confounds_files(v21):
     shutil.copy(tsv, tsv.parent / "sub-01_task-rest_desc-confounds_timeseries.tsv")
     with pytest.raises(ValueError, match="Expected 1 confounds file.*found 2"):
         bc.load_strategy(v21, "24P")
+
+
+def test_censoring_counts_each_volume_once():
+    from bidsmask.confounds._components import censoring_counts, prepare_output
+
+    one_hot = np.eye(12, dtype=int)
+    frame = pd.DataFrame(
+        {
+            "non_steady_state_outlier00": one_hot[0],
+            "non_steady_state_outlier01": one_hot[1],
+            "motion_outlier_0": one_hot[2],  # also a dummy scan
+            "motion_outlier_1": one_hot[7],
+            "motion_outlier_2": one_hot[1],  # also non-steady-state
+            "motion_outlier_3": one_hot[9],
+            "trans_x": np.arange(12.0),
+        }
+    )
+    dummy = np.arange(4)
+    counts = censoring_counts(frame, dummy)
+    assert counts == {"non_steady_state": 2, "dummy_scans": 2, "scrubbed": 2}
+    mask, _ = prepare_output(frame, True, dummy)
+    assert sum(counts.values()) == 12 - len(mask)
+    assert censoring_counts(frame[["trans_x"]]) == dict.fromkeys(counts, 0)
