@@ -47,14 +47,19 @@ def _damage(values: np.ndarray, labels: np.ndarray) -> None:
     values[(*part(6, 0.2), slice(0, 10))] = np.inf  # coverage 0.8: kept
 
 
-@pytest.fixture(scope="module")
-def damaged(fmriprep_dir, tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("missing")
-    data = root / "fmriprep"
+def _copy_participant(fmriprep_dir: Path, data: Path) -> Path:
+    """Copy sub-01 of the fixture dataset (and its top-level files) to ``data``."""
     shutil.copytree(fmriprep_dir / "sub-01", data / "sub-01")
     for item in fmriprep_dir.iterdir():
         if item.is_file():
             shutil.copy(item, data / item.name)
+    return data
+
+
+@pytest.fixture(scope="module")
+def damaged(fmriprep_dir, tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("missing")
+    data = _copy_participant(fmriprep_dir, root / "fmriprep")
     func = data / "sub-01" / "func"
     bold_file = func / f"{STEM}_{MNI}_desc-preproc_bold.nii.gz"
     bold = nib.load(bold_file)
@@ -92,9 +97,9 @@ def damaged(fmriprep_dir, tmp_path_factory) -> dict:
     }
 
 
-def _outputs(out: Path, strategy: str, suffix: str) -> Path:
+def _outputs(out: Path, strategy: str, suffix: str, atlas: str = "Damage") -> Path:
     func = out / "sub-01" / "func"
-    (found,) = func.glob(f"{STEM}_*atlas-Damage*desc-{strategy}_{suffix}")
+    (found,) = func.glob(f"{STEM}_*atlas-{atlas}*desc-{strategy}_{suffix}")
     return found
 
 
@@ -186,3 +191,61 @@ def test_no_detrend_option(damaged, tmp_path):
     base = [str(damaged["data"]), str(tmp_path / "out"), "participant"]
     assert parse_args(base).detrend is True
     assert parse_args([*base, "--no-detrend"]).detrend is False
+
+
+SCHAEFER_TIAN = (
+    "Schaefer2018_400Parcels_7Networks_order_Tian_Subcortex_S1_3T_MNI152NLin2009cAsym_2mm"
+)
+
+
+def test_real_atlas_over_dropout_has_no_flat_column(realdata, fmriprep_dir, tmp_path):
+    """The real Schaefer 400 + Tian atlas over a run with inferior dropout (NaN) and a frontal
+    edge outside the field of view (zeros), as in real fMRIPrep runs."""
+    from bidsmask import image
+
+    data = _copy_participant(fmriprep_dir, tmp_path / "fmriprep")
+    func = data / "sub-01" / "func"
+    bold_file = func / f"{STEM}_{MNI}_desc-preproc_bold.nii.gz"
+    bold = nib.load(bold_file)
+    values = np.asarray(bold.dataobj, dtype=np.float32)
+    ijk = np.indices(values.shape[:3]).reshape(3, -1).T
+    xyz = (ijk @ bold.affine[:3, :3].T + bold.affine[:3, 3]).reshape(*values.shape[:3], 3)
+    values[xyz[..., 2] < -24] = np.nan  # orbitofrontal / temporal dropout
+    values[xyz[..., 1] > 52] = 0  # frontal pole outside the field of view
+    header = bold.header.copy()
+    header.set_data_dtype(np.float32)
+    nib.save(nib.Nifti1Image(values, bold.affine, header), bold_file)
+    atlas = tmp_path / "atlas-SchaeferTian_dseg.nii.gz"
+    shutil.copy(realdata / "atlases" / f"{SCHAEFER_TIAN}.nii.gz", atlas)
+    out = tmp_path / "out"
+    args = [str(data), str(out), "participant", "--participant-label", "01", "--task", "rest"]
+    args += ["--atlas", str(atlas), "--work-dir", str(tmp_path / "work")]
+    assert main(args) == 0
+
+    table = pd.read_csv(
+        _outputs(out, "simple", "timeseries.tsv", "SchaeferTian"), sep="\t", na_values="n/a"
+    )
+    sidecar = json.loads(_outputs(out, "simple", "timeseries.json", "SchaeferTian").read_text())
+    assert table.shape[1] == 416
+    na = table.isna().all()
+    assert table.loc[:, ~na].notna().all().all()
+    values_kept = table.loc[:, ~na].to_numpy()
+    assert (values_kept.max(axis=0) > values_kept.min(axis=0)).all()  # no flat column
+    reasons = sidecar["RegionsNotAvailable"]
+    assert set(reasons) == set(table.columns[na])
+    assert sum(r == "missing data" for r in reasons.values()) >= 10
+    # coverage equals the hand count on the BOLD grid (nearest-neighbour atlas)
+    labels = np.asarray(
+        image.resample_img(
+            str(atlas),
+            target_affine=bold.affine,
+            target_shape=values.shape[:3],
+            interpolation="nearest",
+        ).dataobj
+    )
+    mask = np.asarray(nib.load(func / f"{STEM}_{MNI}_desc-brain_mask.nii.gz").dataobj) > 0
+    has_data = np.isfinite(values).all(axis=3) & (values != 0).any(axis=3)
+    for name, coverage in sidecar["RegionCoverage"].items():
+        region = labels == int(name.removeprefix("region"))
+        hand = np.sum(region & mask & has_data) / max(np.sum(region), 1)
+        assert coverage == pytest.approx(hand, abs=1e-4), name
