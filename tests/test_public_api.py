@@ -405,6 +405,7 @@ PUBLIC_NAMES = {
         "smooth_array",
     ),
     "bidsmask.signal": (
+        "butterworth",
         "check_filter",
         "clean",
         "high_variance_confounds",

@@ -239,6 +239,13 @@ class _Context:
 
     def _clean(self, signals: np.ndarray) -> np.ndarray:
         config = self.job.config
+        t_r = self.job.run.repetition_time
+        for option, freq in (("--low-pass", config.low_pass), ("--high-pass", config.high_pass)):
+            if freq is not None and freq >= 0.5 / t_r:  # the library would lower it (nilearn)
+                raise DataError(
+                    f"{self.job.run.bold}: {option} {freq:g} Hz is not below the Nyquist "
+                    f"frequency {0.5 / t_r:g} Hz of this run (TR {t_r:g} s)."
+                )
         return signal.clean(
             signals,
             detrend=config.detrend,

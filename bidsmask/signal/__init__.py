@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import linalg
 
 from bidsmask.signal import _filters
+from bidsmask.signal._filters import butterworth
 from bidsmask.signal._inputs import (
     check_filter,
     sanitize_confounds,
@@ -31,7 +32,7 @@ from bidsmask.signal._inputs import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["clean", "high_variance_confounds"]
+__all__ = ["butterworth", "clean", "high_variance_confounds"]
 
 _EPS = np.finfo(np.float64).eps
 _BLOCK_BYTES = 32 * 2**20
@@ -128,9 +129,9 @@ def clean(
     ------
     ValueError
         Confounds with a different number of rows than ``signals`` or with
-        NaN; missing ``t_r`` for filtering; cut-off frequencies not below the
-        Nyquist frequency (nilearn lowers them with a warning) or
-        ``high_pass >= low_pass``; a bad ``sample_mask`` or ``runs``.
+        NaN; missing ``t_r`` for filtering; ``high_pass >= low_pass``; a bad
+        ``sample_mask`` or ``runs``. Cut-offs at or above the Nyquist frequency
+        are lowered just below it with a warning, as in nilearn.
     IndexError
         A ``sample_mask`` index outside the run.
     TypeError
@@ -142,8 +143,7 @@ def clean(
     Deliberate differences from nilearn 0.14: censored volumes are
     interpolated where they are (nilearn 0.14 indexes its spline with the
     bitwise negation of the kept indices, which interpolates mirrored volumes
-    and can shift the kept ones when volumes are censored at both ends);
-    frequencies at or above Nyquist raise instead of being lowered; ``runs``
+    and can shift the kept ones when volumes are censored at both ends); ``runs``
     honour every option; ``standardize="zscore"`` is accepted; confound columns
     whose QR pivot is below ``max|R_ii| * max(n_times, n_confounds) * eps`` are
     dropped as collinear (nilearn's absolute ``100 * eps`` threshold alone can keep

@@ -6,6 +6,7 @@ that :func:`bidsmask.signal.clean` can turn the whole pipeline into one
 ``(n_kept, n_times)`` operator. They follow ``nilearn.signal`` 0.14 step by
 step: cubic-spline interpolation of censored volumes, linear detrending,
 Butterworth ``sosfiltfilt`` filtering and DCT-II cosine drift regressors.
+:func:`butterworth` is the public filter on signals (``bidsmask.signal.butterworth``).
 """
 
 from __future__ import annotations
@@ -19,46 +20,86 @@ from scipy.interpolate import CubicSpline
 BUTTERWORTH_OPTIONS = ("order", "padtype", "padlen")
 
 
-def check_frequencies(low_pass: float | None, high_pass: float | None, t_r: float) -> None:
-    """Validate Butterworth cut-off frequencies against the Nyquist frequency.
+def _critical(kind: str, freq: float, nyquist: float) -> float:
+    eps = np.finfo(np.float32).eps
+    if freq >= nyquist:
+        lowered = nyquist - nyquist * 10 * eps
+        warnings.warn(
+            f"The frequency specified for the {kind} pass filter is too high to be handled by a "
+            f"digital filter (superior to Nyquist frequency {nyquist} Hz). It has been lowered "
+            f"to {lowered} (Nyquist frequency).",
+            UserWarning,
+            stacklevel=4,
+        )
+        return lowered
+    if freq < 0:
+        raised = nyquist * eps
+        warnings.warn(
+            f"The frequency specified for the {kind} pass filter is too low to be handled by a "
+            f"digital filter (must be non-negative). It has been set to eps: {raised}.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return raised
+    return freq
+
+
+def critical_frequencies(
+    low_pass: float | None, high_pass: float | None, sampling_rate: float
+) -> tuple[str, float | list[float]] | None:
+    """Band type and critical frequencies of a Butterworth filter, as nilearn chooses them.
+
+    Cut-offs at or above the Nyquist frequency are lowered just below it, negative ones raised
+    to just above 0, each with a warning (as ``nilearn.signal.butterworth``).
 
     Parameters
     ----------
     low_pass, high_pass : float or None
         Cut-off frequencies in Hz.
-    t_r : float
-        Repetition time in seconds.
+    sampling_rate : float
+        Sampling rate in Hz (1 / t_r).
+
+    Returns
+    -------
+    tuple or None
+        ``(btype, wn)`` for :func:`scipy.signal.butter`; None when nothing is to be filtered
+        (no cut-off, or a band whose two edges became equal, with a warning).
 
     Raises
     ------
     ValueError
-        If a frequency is negative, not below the Nyquist frequency, or if
-        ``high_pass >= low_pass``.
+        If ``high_pass >= low_pass``.
 
     Examples
     --------
-    >>> check_frequencies(0.08, 0.01, 2.0)
-    >>> check_frequencies(0.3, None, 2.0)
-    Traceback (most recent call last):
-    ...
-    ValueError: low_pass=0.3 Hz is not below the Nyquist frequency 0.25 Hz (t_r=2.0 s); use a lower low_pass or a shorter t_r.
-    """  # noqa: E501
+    >>> critical_frequencies(0.08, 0.01, 0.5)
+    ('band', [0.01, 0.08])
+    """
+    if low_pass is None and high_pass is None:
+        return None
     if low_pass is not None and high_pass is not None and high_pass >= low_pass:
         raise ValueError(
-            f"high_pass={high_pass} Hz must be lower than low_pass={low_pass} Hz "
-            "for a band-pass filter."
+            f"High pass cutoff frequency ({high_pass}) is greater than or equal to low pass "
+            f"filter frequency ({low_pass}): high_pass must be lower than low_pass for a "
+            "band-pass filter."
         )
-    nyquist = 0.5 / t_r
-    for name, freq in (("low_pass", low_pass), ("high_pass", high_pass)):
-        if freq is None:
-            continue
-        if freq < 0:
-            raise ValueError(f"{name}={freq} Hz must be non-negative.")
-        if freq >= nyquist:
-            raise ValueError(
-                f"{name}={freq} Hz is not below the Nyquist frequency {nyquist} Hz "
-                f"(t_r={t_r} s); use a lower {name} or a shorter t_r."
-            )
+    nyquist = 0.5 * sampling_rate
+    wn = []
+    if high_pass is not None:
+        wn.append(_critical("high", high_pass, nyquist))
+    if low_pass is not None:
+        wn.append(_critical("low", low_pass, nyquist))
+    if len(wn) == 1:
+        return ("high" if high_pass is not None else "low"), wn[0]
+    if wn[0] == wn[1]:
+        warnings.warn(
+            "Signals are returned unfiltered because band-pass critical frequencies are equal. "
+            "Please check that inputs for sampling_rate, low_pass, and high_pass are valid.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+    return "band", wn
 
 
 def butterworth_filter(
@@ -83,7 +124,7 @@ def butterworth_filter(
     t_r : float
         Repetition time in seconds.
     low_pass, high_pass : float or None
-        Cut-off frequencies in Hz (already validated, at least one not None).
+        Cut-off frequencies in Hz (see :func:`critical_frequencies`).
     order : int, default=5
         Filter order.
     padtype : {"odd", "even", "constant", None}, default="odd"
@@ -97,12 +138,10 @@ def butterworth_filter(
         Filtered copy of ``x``, float64.
     """
     fs = 1.0 / t_r
-    if high_pass is not None and low_pass is not None:
-        btype, wn = "band", [high_pass, low_pass]
-    elif high_pass is not None:
-        btype, wn = "high", high_pass
-    else:
-        btype, wn = "low", low_pass
+    design = critical_frequencies(low_pass, high_pass, fs)
+    if design is None:
+        return np.array(x, dtype=np.float64)
+    btype, wn = design
     sos = sp_signal.butter(N=order, Wn=wn, btype=btype, output="sos", fs=fs)
     try:
         return sp_signal.sosfiltfilt(sos, x, axis=0, padtype=padtype, padlen=padlen)
@@ -112,6 +151,63 @@ def butterworth_filter(
             "Use fewer censored volumes, a lower butterworth__order or a smaller "
             "butterworth__padlen."
         ) from err
+
+
+def butterworth(
+    signals: np.ndarray,
+    sampling_rate: float,
+    low_pass: float | None = None,
+    high_pass: float | None = None,
+    order: int = 5,
+    padtype: str | None = "odd",
+    padlen: int | None = None,
+    copy: bool = False,
+) -> np.ndarray:
+    """Apply a zero-phase Butterworth low-, high- or band-pass filter to signals.
+
+    Same signature, defaults and results as ``nilearn.signal.butterworth`` 0.14: cut-offs at
+    or above the Nyquist frequency are lowered with a warning, ``high_pass >= low_pass`` raises.
+
+    Parameters
+    ----------
+    signals : numpy.ndarray
+        Shape (n_times,) or (n_times, n_signals): time on the first axis.
+    sampling_rate : float
+        Sampling rate in Hz (1 / t_r).
+    low_pass, high_pass : float or None, default=None
+        Cut-off frequencies in Hz; with neither, the signals are returned unchanged.
+    order : int, default=5
+        Filter order.
+    padtype : {"odd", "even", "constant", None}, default="odd"
+        Padding passed to :func:`scipy.signal.sosfiltfilt`.
+    padlen : int or None, default=None
+        Padding length passed to :func:`scipy.signal.sosfiltfilt`.
+    copy : bool, default=False
+        Return a new (float64) array; otherwise filter ``signals`` in place and return it.
+
+    Returns
+    -------
+    numpy.ndarray
+        The filtered signals.
+
+    Examples
+    --------
+    >>> t = np.arange(200) * 2.0
+    >>> x = np.sin(2 * np.pi * 0.01 * t) + np.sin(2 * np.pi * 0.2 * t)
+    >>> y = butterworth(x, sampling_rate=0.5, low_pass=0.05, copy=True)
+    >>> bool(np.abs(y - np.sin(2 * np.pi * 0.01 * t))[20:-20].max() < 0.05)
+    True
+    """
+    design = critical_frequencies(low_pass, high_pass, sampling_rate)
+    if design is None:
+        return signals.copy() if copy else signals
+    btype, wn = design
+    sos = sp_signal.butter(N=order, Wn=wn, btype=btype, output="sos", fs=sampling_rate)
+    filtered = sp_signal.sosfiltfilt(sos, signals, axis=0, padtype=padtype, padlen=padlen)
+    if copy:
+        return filtered
+    signals[...] = filtered
+    return signals
 
 
 def detrend(x: np.ndarray) -> np.ndarray:

@@ -64,6 +64,16 @@ def test_missing_repetition_time_exits_65(dataset, run, capsys):
     assert "No RepetitionTime" in err and bold_path.name in err
 
 
+def test_low_pass_at_or_above_nyquist_exits_65(dataset, run, capsys):
+    """The library lowers such a cut-off with a warning (as nilearn); the app refuses it."""
+    func = dataset / "sub-01" / "func"
+    sidecar = func / f"sub-01_task-nback_run-1_{MNI}_desc-preproc_bold.json"
+    t_r = json.loads(sidecar.read_text())["RepetitionTime"]
+    assert run("--low-pass", str(0.5 / t_r), "--task", "nback") == 65
+    err = capsys.readouterr().err
+    assert "--low-pass" in err and "Nyquist" in err and "task-nback_run-1" in err
+
+
 def test_bold_mask_grid_mismatch_fails_that_run_with_65(dataset, run, capsys, tmp_path):
     mask_path = dataset / "sub-01" / "func" / f"sub-01_task-rest_{MNI}_desc-brain_mask.nii.gz"
     mask = nib.load(mask_path)

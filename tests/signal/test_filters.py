@@ -83,9 +83,40 @@ def test_interpolate_censored_fills_only_censored(x):
     np.testing.assert_array_equal(new_keep, keep)
 
 
-def test_check_frequencies():
-    _filters.check_frequencies(0.08, 0.01, 2.0)
-    with pytest.raises(ValueError, match="must be non-negative"):
-        _filters.check_frequencies(None, -0.01, 2.0)
-    with pytest.raises(ValueError, match="Nyquist frequency 0.5 Hz"):
-        _filters.check_frequencies(0.5, None, 1.0)
+@pytest.mark.parametrize(
+    "low_pass, high_pass",
+    [(0.08, None), (None, 0.01), (0.08, 0.01), (0.5, None), (None, 0.6), (0.7, 0.01), (None, -0.1)],
+)
+@pytest.mark.parametrize("shape", [(80,), (80, 6)])
+@pytest.mark.parametrize("copy", [True, False])
+def test_public_butterworth_matches_nilearn(low_pass, high_pass, shape, copy):
+    from bidsmask.signal import butterworth
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape).astype(np.float32)
+    ours_in, ref_in = x.copy(), x.copy()
+    with warnings.catch_warnings(record=True) as ours_warnings:
+        warnings.simplefilter("always")
+        ours = butterworth(ours_in, 1.0, low_pass=low_pass, high_pass=high_pass, copy=copy)
+    with warnings.catch_warnings(record=True) as ref_warnings:
+        warnings.simplefilter("always")
+        ref = nl_signal.butterworth(ref_in, 1.0, low_pass=low_pass, high_pass=high_pass, copy=copy)
+    assert ours.dtype == ref.dtype and ours.shape == ref.shape
+    assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
+    assert_allclose(ours_in, ref_in, rtol=1e-5, atol=1e-6)  # in place when copy=False
+    assert (ours is ours_in) == (ref is ref_in)
+    assert len(ours_warnings) == len(ref_warnings)
+    for got, expected in zip(ours_warnings, ref_warnings, strict=True):
+        assert str(got.message).split()[:12] == str(expected.message).split()[:12]
+
+
+def test_butterworth_band_order_and_equal_edges():
+    from bidsmask.signal import butterworth
+
+    x = np.random.default_rng(3).standard_normal((60, 2))
+    with pytest.raises(ValueError, match="greater than or equal to low pass"):
+        butterworth(x, 1.0, low_pass=0.1, high_pass=0.2)
+    with pytest.warns(UserWarning, match="critical frequencies are equal"):
+        out = butterworth(x, 1.0, low_pass=0.6, high_pass=0.55, copy=True)
+    assert_allclose(out, x)
+    assert butterworth(x, 1.0) is x

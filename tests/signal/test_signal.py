@@ -291,12 +291,18 @@ def test_error_t_r_missing():
         clean(_signals(np.float64), filter="cosine", t_r=None, high_pass=0.01)
 
 
-def test_error_nyquist_and_band_order():
-    with pytest.raises(ValueError, match=r"low_pass=0.3 Hz .* Nyquist frequency 0.25 Hz"):
-        clean(_signals(np.float64), low_pass=0.3, t_r=2.0)
-    with pytest.raises(ValueError, match=r"high_pass=0.25 Hz .* Nyquist frequency 0.25 Hz"):
-        clean(_signals(np.float64), high_pass=0.25, t_r=2.0)
-    with pytest.raises(ValueError, match="high_pass=0.1 Hz must be lower than low_pass=0.05"):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kwargs", [{"low_pass": 0.3}, {"high_pass": 0.25}, {"low_pass": 0.25}])
+def test_cut_offs_at_or_above_nyquist_are_lowered_like_nilearn(dtype, kwargs):
+    x = _signals(dtype)
+    with pytest.warns(UserWarning, match="Nyquist frequency"):
+        got = clean(x, t_r=T_R, confounds=_confounds(), **kwargs)
+    expected = _nilearn_clean(x, t_r=T_R, confounds=_confounds(), **kwargs)
+    assert_allclose(got, expected, rtol=1e-4, atol=1e-4 if dtype == np.float32 else 1e-8)
+
+
+def test_error_band_order():
+    with pytest.raises(ValueError, match="high_pass must be lower than low_pass"):
         clean(_signals(np.float64), high_pass=0.1, low_pass=0.05, t_r=2.0)
 
 
