@@ -176,12 +176,9 @@ def butterworth(
         Sampling rate in Hz (1 / t_r).
     low_pass, high_pass : float or None, default=None
         Cut-off frequencies in Hz; with neither, the signals are returned unchanged.
-    order : int, default=5
-        Filter order.
-    padtype : {"odd", "even", "constant", None}, default="odd"
-        Padding passed to :func:`scipy.signal.sosfiltfilt`.
-    padlen : int or None, default=None
-        Padding length passed to :func:`scipy.signal.sosfiltfilt`.
+    order, padtype, padlen : default=5, "odd", None
+        Filter order and :func:`scipy.signal.sosfiltfilt` padding (see
+        :func:`butterworth_filter`).
     copy : bool, default=False
         Return a new (float64) array; otherwise filter ``signals`` in place and return it.
 
