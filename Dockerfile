@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # bidsmask BIDS App image.
 #
 #   docker build -t bidsmask/bidsmask:0.1.0 .
@@ -6,24 +5,35 @@
 #     -v /data/bids:/data:ro -v /data/out:/out -v /scratch/work:/work \
 #     bidsmask/bidsmask:0.1.0 /data /out participant --work-dir /work
 #
-# Stage 1 builds the bidsmask wheel and the wheels of its dependencies; stage 2 installs them
-# without a network index, pre-fetches the TemplateFlow files into /opt/templateflow and runs as
-# an unprivileged user.
+# Stage 1 builds the bidsmask wheel and the wheels of its dependencies, and installs them without
+# a network index into the virtual environment /opt/bidsmask; stage 2 copies that environment
+# (not the wheels), pre-fetches the TemplateFlow files into /opt/templateflow and runs as an
+# unprivileged user.
+#
+# Any Docker with multi-stage builds (17.05 or later) builds it, with BuildKit or the legacy
+# builder (Debian 12's docker.io 20.10 included), and so do Podman and Buildah: no instruction
+# needs BuildKit (no RUN --mount, no heredoc) and no "# syntax=" line makes the build fetch a
+# frontend image from Docker Hub (tests/test_docker.py checks both).
+
+# Must equal bidsmask/_version.py (tests/test_docker.py checks it; pip install fails otherwise).
+ARG VERSION=0.1.0
 
 FROM python:3.12.8-slim-bookworm AS builder
 
+ARG VERSION
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
 WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY bidsmask/ ./bidsmask/
-RUN python -m pip wheel --wheel-dir /wheels .
+RUN python -m pip wheel --wheel-dir /wheels . \
+    && python -m venv /opt/bidsmask \
+    && /opt/bidsmask/bin/python -m pip install --no-index --find-links /wheels "bidsmask==${VERSION}"
 
 FROM python:3.12.8-slim-bookworm AS runtime
 
-# Must equal bidsmask/_version.py (tests/test_docker.py checks it; pip install fails otherwise).
-ARG VERSION=0.1.0
+ARG VERSION
 ARG BUILD_DATE=unknown
 ARG VCS_REF=unknown
 
@@ -47,14 +57,15 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/home/bidsmask \
+    PATH=/opt/bidsmask/bin:$PATH \
     TEMPLATEFLOW_HOME=/opt/templateflow \
     TEMPLATEFLOW_AUTOUPDATE=0 \
     XDG_CACHE_HOME=/tmp/.cache \
+    XDG_CONFIG_HOME=/tmp/.config \
     MPLCONFIGDIR=/tmp/.matplotlib
 
-# The wheels are bind-mounted from the builder, so that no layer keeps them.
-RUN --mount=type=bind,from=builder,source=/wheels,target=/tmp/wheels \
-    python -m pip install --no-index --find-links /tmp/wheels "bidsmask==${VERSION}"
+# Only the installed environment comes from the builder: no layer keeps the wheels.
+COPY --from=builder /opt/bidsmask /opt/bidsmask
 
 # The TemplateFlow files bidsmask can use, fetched at build time: compute nodes need no network.
 # Masks, grey-matter maps and the default atlas come with every run of the command; other atlases

@@ -47,11 +47,23 @@ level first (one job per participant is fine, into the same OUTPUT_DIR), then th
 TemplateFlow atlases are read from $TEMPLATEFLOW_HOME and never downloaded while processing;
 prefetch them with `bidsmask-fetch-templates` on a machine with internet access.
 
+Options that take several values may also be repeated: `--atlas A B` is `--atlas A --atlas B`.
+
 example:
   bidsmask /data/bids /data/bidsmask participant --participant-label 01 02 \\
       --atlas Schaefer2018:400Parcels7Networks DiFuMo:64dimensions --strategy simple 36P
   bidsmask /data/bids /data/bidsmask group
 """
+
+
+# List options accumulate (``--atlas A --atlas B`` is ``--atlas A B``): argparse's "extend"
+# would add the values to a default list, so the parser has none and these are filled in after.
+_LIST_DEFAULTS = {
+    "space": (Space(cfg.DEFAULT_SPACE),),
+    "atlas": (cfg.DEFAULT_ATLAS,),
+    "strategy": (cfg.DEFAULT_STRATEGY,),
+    "connectivity": (cfg.DEFAULT_CONNECTIVITY,),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,6 +130,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--participant_label",
         dest="participant_label",
         nargs="+",
+        action="extend",
         metavar="LABEL",
         type=_type(cfg.strip_prefix("sub-"), "a participant label"),
         help="participants to process, with or without 'sub-' (e.g. 01 sub-02). Default: all.",
@@ -125,6 +138,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sel.add_argument(
         "--session-label",
         nargs="+",
+        action="extend",
         metavar="LABEL",
         type=_type(cfg.strip_prefix("ses-"), "a session label"),
         help="sessions to process, with or without 'ses-'. Default: all.",
@@ -132,6 +146,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sel.add_argument(
         "--task",
         nargs="+",
+        action="extend",
         metavar="LABEL",
         type=_type(cfg.strip_prefix("task-"), "a task label"),
         help="tasks to process, with or without 'task-'. Default: all.",
@@ -153,9 +168,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sel.add_argument(
         "--space",
         nargs="+",
+        action="extend",
         metavar="SPACE",
         type=_type(Space.parse, "a space"),
-        default=[Space(cfg.DEFAULT_SPACE)],
         help="output spaces of the fMRIPrep runs to use, optionally with a resolution "
         "(e.g. MNI152NLin2009cAsym:res-2, MNI152NLin6Asym, T1w). Without res-, every resolution "
         f"present is used. Default: {cfg.DEFAULT_SPACE}.",
@@ -165,8 +180,8 @@ def _build_parser() -> argparse.ArgumentParser:
     atl.add_argument(
         "--atlas",
         nargs="+",
+        action="extend",
         metavar="ATLAS",
-        default=[cfg.DEFAULT_ATLAS],
         help="one or more atlases: a TemplateFlow atlas 'NAME:DESC' "
         "(Schaefer2018:400Parcels7Networks, DiFuMo:64dimensions, HOSPA:th25, HOCPA:th25 …) "
         "read from $TEMPLATEFLOW_HOME; a local "
@@ -196,8 +211,8 @@ def _build_parser() -> argparse.ArgumentParser:
     den.add_argument(
         "--strategy",
         nargs="+",
+        action="extend",
         metavar="STRATEGY",
-        default=[cfg.DEFAULT_STRATEGY],
         help="one or more denoising strategies: nilearn presets (simple, scrubbing, compcor, "
         "ica_aroma), named sets (24P, 27P, 36P, acompcor, acompcor_gsr, gsr_only), any of these "
         "with '+gsr' (adds the global signal), or a JSON strategy file. Each gives its own "
@@ -305,9 +320,9 @@ def _build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--connectivity",
         nargs="+",
+        action="extend",
         choices=cfg.CONNECTIVITY_CHOICES,
         metavar="MEASURE",
-        default=[cfg.DEFAULT_CONNECTIVITY],
         help="connectivity matrices to write per atlas and strategy: correlation (Pearson), "
         "partial-correlation, covariance, or none. "
         f"Default: {cfg.DEFAULT_CONNECTIVITY}.",
@@ -386,6 +401,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     ns = _build_parser().parse_args(argv)
+    for dest, default in _LIST_DEFAULTS.items():
+        if getattr(ns, dest) is None:
+            setattr(ns, dest, list(default))
 
     bids_dir = ns.bids_dir.expanduser().resolve()
     if not bids_dir.is_dir():

@@ -102,6 +102,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--atlas",
         nargs="+",
+        action="extend",
         type=_atlas,
         default=[],
         metavar="NAME:DESC",
@@ -111,15 +112,15 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--template",
         nargs="+",
-        default=list(DEFAULT_TEMPLATES),
+        action="extend",
         metavar="TEMPLATE",
         help=f"TemplateFlow templates (output spaces). Default: {' '.join(DEFAULT_TEMPLATES)}.",
     )
     parser.add_argument(
         "--resolution",
         nargs="+",
+        action="extend",
         type=_resolution,
-        default=[1, 2],
         metavar="RES",
         help="template resolution indices (TemplateFlow res-01, res-02 …). Default: 1 2.",
     )
@@ -303,7 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.setLevel(logging.INFO)
     atlases = list(dict.fromkeys([DEFAULT_ATLAS, *args.atlas]))
     try:
-        report = fetch(atlases, args.template, args.resolution)
+        # Repeatable options have no parser default (argparse would extend it): filled here.
+        templates = list(dict.fromkeys(args.template or DEFAULT_TEMPLATES))
+        report = fetch(atlases, templates, list(dict.fromkeys(args.resolution or [1, 2])))
         logger.info(
             "TEMPLATEFLOW_HOME=%s: %d files present, %d downloaded.",
             templateflow_home(),

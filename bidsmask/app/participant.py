@@ -41,8 +41,10 @@ from bidsmask.app.exitcodes import (
     DataError,
     MissingInputError,
     NoMatchError,
+    OutputError,
     UsageError,
     exit_code_for,
+    reading,
 )
 from bidsmask.app.progress import (
     DONE,
@@ -179,7 +181,13 @@ def run_participant_level(config: Config, log_file: Path | None = None) -> int:
 
 def _collect_runs(config: Config) -> list[RunRecord]:
     """Find the runs (pybids database in the work dir, a temporary one by default)."""
-    work = config.work_dir or Path(tempfile.mkdtemp(prefix="bidsmask-work-"))
+    try:
+        work = config.work_dir or Path(tempfile.mkdtemp(prefix="bidsmask-work-"))
+    except OSError as exc:  # e.g. a read-only container without a writable /tmp
+        raise OutputError(
+            f"Cannot create a temporary folder ({exc.strerror or exc}): pass --work-dir PATH (a "
+            "writable folder), or give the container a writable /tmp (docker run --tmpfs /tmp)."
+        ) from None
     try:
         return layout.collect_runs(
             config.fmriprep_dir,
@@ -223,7 +231,8 @@ def plan_jobs(config: Config, runs: list[RunRecord]) -> list[RunJob]:
                     native.append(spec)
                     continue
                 try:
-                    atlases.append(load_atlas(spec, run.space, run.res))
+                    with reading(spec.path or text):
+                        atlases.append(load_atlas(spec, run.space, run.res))
                 except FileNotFoundError as exc:
                     raise MissingInputError(f"--atlas {text}: {exc}") from None
                 except ValueError as exc:
@@ -254,11 +263,18 @@ def prepare_atlases(jobs: list[RunJob], cache_dir: Path) -> list[RunJob]:
     todo = []
     for job in jobs:
         if job.config.overwrite or not _is_complete(job):
-            header = nib.load(job.run.bold)
+            try:
+                with reading(job.run.bold):
+                    header = nib.load(job.run.bold)
+            except (DataError, OSError):
+                continue  # the run itself reports its unreadable BOLD, as its failure
             grid = (tuple(header.shape[:3]), header.affine)
             todo += [(a.image, a.kind, *grid) for a in job.atlases if a.kind != "spheres"]
     start = time.perf_counter()
-    count = atlas_cache.prepare(todo, cache_dir)
+    count = 0
+    for image in dict.fromkeys(item[0] for item in todo):  # one atlas file at a time
+        with reading(image):
+            count += atlas_cache.prepare([item for item in todo if item[0] == image], cache_dir)
     if count:
         logger.info(
             "Prepared %d atlas grid(s) in %.1f s (cache: %s)",

@@ -40,7 +40,7 @@ from bidsmask.app import atlas_cache
 from bidsmask.app import coverage as cov
 from bidsmask.app.config import Config, strategy_label
 from bidsmask.app.coverage import region_table
-from bidsmask.app.exitcodes import DataError
+from bidsmask.app.exitcodes import DataError, reading, using_atlas
 from bidsmask.app.progress import DONE, SKIPPED
 from bidsmask.app.volumes import volume_accounting
 from bidsmask.atlases import NATIVE_SPACES, Atlas, AtlasSpec, load_atlas
@@ -116,7 +116,8 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         when every strategy left too few volumes. Errors propagate (the caller records them).
     """
     config, run, out = job.config, job.run, job.config.output_dir
-    bold = nib.load(run.bold)  # lazy: only the header is read here
+    with reading(run.bold):
+        bold = nib.load(run.bold)  # lazy: only the header is read here
     if len(bold.shape) != 4:
         raise DataError(f"{run.bold} is not a 4D BOLD series (shape {bold.shape}).")
     n_volumes = int(bold.shape[3])
@@ -125,14 +126,19 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
     atlases = list(job.atlases)
     for spec in job.native_atlases:
         native = getattr(run, spec.name)
-        atlases.append(load_atlas(spec, run.space, run.res, native_dseg=native))
+        with reading(native):
+            atlases.append(load_atlas(spec, run.space, run.res, native_dseg=native))
         writer.write_atlas(out, atlases[-1])
-    built = [atlas_spec(a, bold, mask, config.radius, job.atlas_cache) for a in atlases]
+    built = []
+    for atlas in atlases:
+        with using_atlas(atlas.spec.text, job.stem), reading(atlas.image or atlas.spec.text):
+            built.append(atlas_spec(atlas, bold, mask, config.radius, job.atlas_cache))
     specs = [spec for spec, _ in built]
     if config.save_denoised_bold:
         specs.append(regions.VoxelSpec(mask))
     logger.debug("%s: extracting %d region sets in one pass", job.stem, len(specs))
-    extraction = regions.extract_regions(run.bold, specs, smoothing_fwhm=config.smoothing_fwhm)
+    with reading(run.bold):
+        extraction = regions.extract_regions(run.bold, specs, smoothing_fwhm=config.smoothing_fwhm)
     signals = extraction.signals
     built = [
         (spec, pos, data, cov.unavailable_regions(job.stem, atlas, pos, spec, data, config))
@@ -146,7 +152,8 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         "mask": writer.bids_uri(out / mask_file, out),
     }
     written = _write_image(out, mask_file, mask_img, mask_sidecar)
-    fd = _framewise_displacement(run.confounds)
+    with reading(run.confounds):
+        fd = _framewise_displacement(run.confounds, run.bold, n_volumes)
     record = {
         "Status": DONE,
         "Entities": job.source,
@@ -166,9 +173,10 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
             "std_dvars_threshold": config.std_dvars_threshold,
             "n_dummy_scans": config.dummy_scans,
         }
-        confounds, sample_mask, params = load_strategy(
-            run.bold, strategy, **{k: v for k, v in overrides.items() if v is not None}
-        )
+        with reading(run.confounds, strategy):
+            confounds, sample_mask, params = load_strategy(
+                run.bold, strategy, **{k: v for k, v in overrides.items() if v is not None}
+            )
         kept = np.arange(n_volumes) if sample_mask is None else np.asarray(sample_mask)
         info = {"VolumesKept": int(kept.size), **volume_accounting(params["censored"])}
         if fd is not None:
@@ -419,10 +427,12 @@ def build_mask(job: RunJob, bold) -> tuple[nib.Nifti1Image, dict]:
     run, config = job.run, job.config
     sources = [writer.bids_uri(run.bold, config.fmriprep_dir, "fmriprep")]
     if config.mask == "epi":
-        data = np.asarray(masking.compute_epi_mask(run.bold).dataobj).astype(bool)
+        with reading(run.bold):
+            data = np.asarray(masking.compute_epi_mask(run.bold).dataobj).astype(bool)
         method = "compute_epi_mask of the preprocessed BOLD (lower_cutoff=0.2, upper_cutoff=0.85)"
         return _mask_image(data, bold), {"Type": "Brain", "Sources": sources, "Method": method}
-    data, affine = masking.load_mask_img(run.mask)
+    with reading(run.mask):
+        data, affine = masking.load_mask_img(run.mask)
     if data.shape != tuple(bold.shape[:3]) or not np.allclose(affine, bold.affine, atol=1e-4):
         raise DataError(
             f"BOLD/mask grid mismatch: {run.mask} has shape {data.shape} and affine "
@@ -440,9 +450,10 @@ def build_mask(job: RunJob, bold) -> tuple[nib.Nifti1Image, dict]:
                 f"in {config.fmriprep_dir}; use --mask fmriprep or a template space."
             )
         gm_file = gm_file or template_gm_probseg(run.space, run.res)
-        gm = image.resample_img(
-            gm_file, target_affine=bold.affine, target_shape=bold.shape[:3], clip=True
-        )
+        with reading(gm_file):
+            gm = image.resample_img(
+                gm_file, target_affine=bold.affine, target_shape=bold.shape[:3], clip=True
+            )
         data = data & (np.asarray(gm.dataobj) >= config.gm_threshold)
         if not data.any():
             raise DataError(
@@ -494,10 +505,17 @@ def _write_sidecar(out: Path, rel: Path, sidecar: dict) -> Path:
     return json_rel
 
 
-def _framewise_displacement(confounds: Path) -> np.ndarray | None:
-    """Return the run's framewise displacement (NaN for the first volume), if fMRIPrep wrote it."""
-    header = pd.read_csv(confounds, sep="\t", nrows=0).columns
-    if "framewise_displacement" not in header:
+def _framewise_displacement(confounds: Path, bold: Path, n_volumes: int) -> np.ndarray | None:
+    """Return the run's framewise displacement (NaN for the first volume), if fMRIPrep wrote it.
+
+    A confounds table without one row per volume of the BOLD is a DataError naming both files.
+    """
+    table = pd.read_csv(confounds, sep="\t", na_values="n/a")
+    if len(table) != n_volumes:
+        raise DataError(
+            f"Confounds file {confounds} has {len(table)} rows but {bold} has {n_volumes} "
+            "volumes; they must be fMRIPrep's outputs of the same run (re-run fMRIPrep)."
+        )
+    if "framewise_displacement" not in table.columns:
         return None
-    table = pd.read_csv(confounds, sep="\t", usecols=["framewise_displacement"], na_values="n/a")
     return table["framewise_displacement"].to_numpy(dtype=float)

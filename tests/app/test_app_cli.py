@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bidsmask.app import cli
+from bidsmask.app import config as cfg
 from bidsmask.app.config import Config, Space
 from bidsmask.app.exitcodes import MissingInputError, UsageError, exit_code_for
 from bidsmask.app.progress import Progress, RunOutcome, logging_to
@@ -149,6 +151,80 @@ def test_defaults(fmriprep, tmp_path):
     assert config.mask == "fmriprep"
     assert config.connectivity == ("correlation",)
     assert (config.nprocs, config.overwrite, config.verbosity) == (1, False, 0)
+
+
+# Every list option, two values, and what the Config holds for them.
+LIST_OPTIONS = [
+    ("--participant-label", ["sub-02", "01"], "participant_label", ("02", "01")),
+    ("--participant_label", ["02", "sub-01"], "participant_label", ("02", "01")),
+    ("--session-label", ["1", "ses-2"], "session_label", ("1", "2")),
+    ("--task", ["rest", "task-nback"], "task", ("rest", "nback")),
+    (
+        "--space",
+        ["T1w", "MNI152NLin6Asym:res-2"],
+        "spaces",
+        (Space("T1w"), Space("MNI152NLin6Asym", "2")),
+    ),
+    ("--atlas", ["Schaefer2018:100Parcels7Networks", "Power2011"], "atlases", None),
+    ("--strategy", ["36P", "simple"], "strategies", None),
+    ("--connectivity", ["covariance", "correlation"], "connectivity", None),
+]
+
+
+@pytest.mark.parametrize("flag, values, field, expected", LIST_OPTIONS)
+def test_list_options_accumulate_when_repeated(fmriprep, tmp_path, flag, values, field, expected):
+    base = [str(fmriprep), str(tmp_path / "out"), "participant"]
+    together = cli.parse_args([*base, flag, *values])
+    repeated = cli.parse_args([*base, flag, values[0], flag, values[1]])
+    assert getattr(together, field) == getattr(repeated, field)
+    assert getattr(repeated, field) == (expected or tuple(values))
+    # Repeating a value keeps it once; a given value replaces the default, not adds to it.
+    thrice = cli.parse_args([*base, flag, *values, flag, values[0]])
+    assert getattr(thrice, field) == getattr(together, field)
+    once = cli.parse_args([*base, flag, values[0]])
+    assert getattr(once, field) == (expected or tuple(values))[:1]
+
+
+def test_participant_label_spellings_accumulate_together(fmriprep, tmp_path):
+    argv = [str(fmriprep), str(tmp_path / "out"), "participant"]
+    argv += ["--participant-label", "sub-02", "--participant_label", "01", "03"]
+    assert cli.parse_args(argv).participant_label == ("02", "01", "03")
+
+
+def test_every_list_option_is_repeatable_and_tested():
+    from bidsmask.app import fetch_templates
+
+    tested = {flag for flag, *_ in LIST_OPTIONS}
+    for parser in (cli._build_parser(), fetch_templates._build_parser()):
+        for action in parser._actions:
+            if action.nargs in ("+", "*") and action.option_strings:
+                # "extend": --opt A B and --opt A --opt B mean the same; no default list that
+                # argparse would extend (defaults are filled in after parsing).
+                assert isinstance(action, argparse._ExtendAction), action.option_strings
+                assert action.default in (None, []), action.option_strings
+                if parser.prog == "bidsmask":
+                    assert set(action.option_strings) <= tested, action.option_strings
+
+
+def test_fetch_templates_list_options_accumulate(monkeypatch):
+    from bidsmask.app import fetch_templates
+
+    calls = []
+    monkeypatch.setattr(
+        fetch_templates,
+        "fetch",
+        lambda *args: calls.append(args) or {"present": [], "downloaded": []},
+    )
+    argv = ["--atlas", "DiFuMo:64dimensions", "--atlas", "HOSPA:th25", "--template", "A", "B"]
+    assert (
+        fetch_templates.main([*argv, "--template", "C", "--resolution", "2", "--resolution", "1"])
+        == 0
+    )
+    assert fetch_templates.main([]) == 0
+    (atlases, templates, resolutions), defaults = calls
+    assert atlases == [cfg.DEFAULT_ATLAS, "DiFuMo:64dimensions", "HOSPA:th25"]
+    assert (templates, resolutions) == (["A", "B", "C"], [2, 1])
+    assert defaults[1:] == (list(fetch_templates.DEFAULT_TEMPLATES), [1, 2])
 
 
 def test_fmriprep_folder_is_found_in_derivatives(fmriprep, tmp_path):

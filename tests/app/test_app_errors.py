@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -23,21 +22,12 @@ SCHAEFER = ["--atlas", "Schaefer2018:100Parcels7Networks"]
 
 
 @pytest.fixture
-def dataset(fmriprep_dir, tmp_path) -> Path:
-    """A writable copy of sub-01 (three runs in MNI and T1w space, anatomy)."""
-    root = tmp_path / "fmriprep"
-    root.mkdir()
-    shutil.copy(fmriprep_dir / "dataset_description.json", root)
-    shutil.copytree(fmriprep_dir / "sub-01", root / "sub-01")
-    return root
-
-
-@pytest.fixture
 def run(dataset, tmp_path, templateflow_home):
-    """Run the participant level on ``dataset`` in-process; return the exit code."""
+    """Run the participant level on ``dataset`` in-process (Schaefer unless an --atlas is given)."""
 
     def run_(*args: str) -> int:
-        return main([str(dataset), str(tmp_path / "out"), "participant", *SCHAEFER, *args])
+        atlas = [] if "--atlas" in args else SCHAEFER  # --atlas accumulates: A --atlas B is A B
+        return main([str(dataset), str(tmp_path / "out"), "participant", *atlas, *args])
 
     return run_
 
