@@ -22,7 +22,7 @@ from nibabel.spatialimages import SpatialImage
 
 from bidsmask import image, signal
 from bidsmask.image import _reader
-from bidsmask.regions import VoxelSpec, extract
+from bidsmask.regions import VoxelSpec, extract, extract_regions
 
 logger = logging.getLogger(__name__)
 
@@ -302,6 +302,9 @@ class BaseMasker:
     def fit_transform(self, imgs, y=None, confounds=None, sample_mask=None) -> np.ndarray:
         """Fit to ``imgs``, then extract their cleaned signals.
 
+        The same single read gives ``region_coverage_`` (for region maskers) by voxels with
+        data: inside the mask, finite at every volume and not constant zero.
+
         Parameters
         ----------
         imgs : 3D/4D Niimg-like object or list of 3D Niimg-like objects
@@ -319,7 +322,11 @@ class BaseMasker:
             Shape (n_volumes, n_elements); 1D (n_elements,) for a 3D image.
         """
         del y
-        return self.fit(imgs).transform(imgs, confounds=confounds, sample_mask=sample_mask)
+        self.fit(imgs)
+        cleaned, coverage = self._transform(imgs, confounds, sample_mask)
+        if hasattr(self, "region_coverage_"):
+            self.region_coverage_ = coverage
+        return cleaned
 
     def transform(self, imgs, confounds=None, sample_mask=None) -> np.ndarray:
         """Extract cleaned signals: load → resample → smooth → extract → clean.
@@ -341,6 +348,10 @@ class BaseMasker:
         numpy.ndarray
             Shape (n_volumes, n_elements); 1D (n_elements,) for a 3D image.
         """
+        return self._transform(imgs, confounds, sample_mask)[0]
+
+    def _transform(self, imgs, confounds, sample_mask) -> tuple[np.ndarray, np.ndarray]:
+        """Return the cleaned signals and each element's coverage by voxels with data."""
         self._check_fitted()
         img = open_imgs(imgs)
         spec, target_affine, target_shape = self._plan(img)
@@ -352,13 +363,16 @@ class BaseMasker:
         )
         if raw_in_pass:
             specs.append(VoxelSpec(np.ones(img.shape[:3], dtype=bool)))
-        outputs = extract(
+        extraction = extract_regions(
             img,
             specs,
+            exclude_missing=False,
             smoothing_fwhm=self.smoothing_fwhm,
             target_affine=target_affine,
             target_shape=target_shape,
         )
+        outputs, coverage = extraction.signals, extraction.coverage[0]
+        del extraction  # the raw voxels of high-variance confounds go with ``outputs``
         signals = outputs[0]
         all_confounds = []
         if self.high_variance_confounds:
@@ -373,8 +387,8 @@ class BaseMasker:
             signals, all_confounds, confounds, sample_mask, np.dtype(img.get_data_dtype())
         )
         if len(img.shape) == 3:
-            return cleaned[0]
-        return cleaned
+            return cleaned[0], coverage
+        return cleaned, coverage
 
     def _clean_signals(
         self, signals, own_confounds: list, confounds, sample_mask, source_dtype, t_r=None

@@ -143,7 +143,9 @@ low_pass, high_pass, t_r, dtype, clean_args
     region_voxel_counts_ : numpy.ndarray
         Voxels used for each output column.
     region_coverage_ : numpy.ndarray
-        Fraction of each region's voxels that lie inside the mask.
+        Fraction of each region's voxels that lie inside the mask; after :meth:`fit_transform`,
+        inside the mask and with data in the images (finite at every volume, not constant zero;
+        the signals themselves keep nilearn's numbers, non-finite values counting as 0).
     n_elements_ : int
         Number of regions.
     clean_args_ : dict

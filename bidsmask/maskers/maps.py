@@ -49,7 +49,8 @@ class NiftiMapsMasker(BaseMasker):
     each chunk of the streamed run.
 
     Beyond nilearn, the fitted masker exposes ``region_voxel_counts_`` (non-zero voxels of each
-    map inside the mask) and ``region_coverage_`` (their fraction of the map's non-zero voxels).
+    map inside the mask) and ``region_coverage_`` (their fraction of the map's non-zero voxels;
+    after :meth:`fit_transform`, of those with data: finite at every volume, not constant zero).
 
     Parameters
     ----------

@@ -32,7 +32,8 @@ class NiftiSpheresMasker(BaseMasker):
     point (float32), so they are not truncated.
 
     Beyond nilearn, the fitted masker exposes ``region_voxel_counts_`` (voxels per sphere) and
-    ``region_coverage_`` (fraction of each sphere's voxels inside the mask) when the grid is known
+    ``region_coverage_`` (fraction of each sphere's voxels inside the mask; after
+    :meth:`fit_transform`, inside the mask and with data) when the grid is known
     at fit (a mask was given, or images were passed to ``fit``); otherwise they are None.
 
     Parameters
