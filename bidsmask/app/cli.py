@@ -334,6 +334,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "strategy (large). Default: off.",
     )
     out.add_argument(
+        "--combine-runs",
+        action="store_true",
+        help="also join the runs of each participant, session, task and space: the kept volumes "
+        "of the runs' cleaned time series, concatenated, and their connectivity, written without "
+        "the run entity; the group level then uses them. Default: off.",
+    )
+    out.add_argument(
         "--overwrite",
         action="store_true",
         help="recompute runs whose outputs are already complete. Default: off (a rerun skips "
@@ -479,6 +486,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         mask=ns.mask,
         gm_threshold=ns.gm_threshold,
         save_denoised_bold=ns.save_denoised_bold,
+        combine_runs=ns.combine_runs,
         connectivity=connectivity,
         group_mask_threshold=ns.group_mask_threshold,
         nprocs=ns.nprocs,

@@ -155,6 +155,9 @@ class Config:
         Grey-matter probability threshold for ``mask="gm"``.
     save_denoised_bold : bool
         Also write the cleaned voxel time series as 4D NIfTI.
+    combine_runs : bool
+        Also join the runs of each participant × session × task × space
+        (:mod:`bidsmask.app.combine`).
     connectivity : tuple of str
         Connectivity measures (``correlation``, ``partial-correlation``, ``covariance``); empty
         for none.
@@ -199,6 +202,7 @@ class Config:
     mask: str = "fmriprep"
     gm_threshold: float = DEFAULT_GM_THRESHOLD
     save_denoised_bold: bool = False
+    combine_runs: bool = False
     connectivity: tuple[str, ...] = (DEFAULT_CONNECTIVITY,)
     group_mask_threshold: float = DEFAULT_GROUP_MASK_THRESHOLD
     nprocs: int = 1

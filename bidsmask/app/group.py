@@ -16,7 +16,10 @@ after the run's outputs) and writes, at the root of OUTPUT_DIR:
   (+ ``.json``): the average over runs of the run matrices — correlations (Pearson and partial)
   averaged in Fisher z space (:func:`bidsmask.connectivity.fisher_z_average`), covariances
   arithmetically; an entry missing in a run (region below the minimum coverage) is averaged over
-  the runs that have it.
+  the runs that have it;
+- the denoising quality of each strategy (QC-FC, distance dependence, temporal degrees of freedom
+  lost): ``space-…_atlas-…_meas-QCFC_desc-<strategy>_relmat.tsv`` and ``desc-denoising_qc.tsv``
+  (:mod:`bidsmask.app.denoising`), from the combined runs where ``--combine-runs`` made them.
 
 ``--participant-label`` restricts the summary to those participants.
 """
@@ -32,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from bidsmask import connectivity, masking
+from bidsmask.app import denoising
 from bidsmask.app.config import Config
 from bidsmask.app.exitcodes import DataError, NoMatchError
 from bidsmask.app.progress import DONE, FAILED, SKIPPED
@@ -102,6 +106,7 @@ def run_group_level(config: Config) -> int:
         writer.write_json(out / "qc.json", {k: {"Description": v} for k, v in QC_COLUMNS.items()})
         written += group_masks(out, records, config.group_mask_threshold)
         written += group_connectivity(out, records)
+        written += denoising.denoising_quality(config, records)
         counts = table.drop_duplicates(["participant_id", "session_id", "task", "run", "space"])
         logger.info(
             "Group level: %d run(s) of %d participant(s); run x strategy results: %s; "

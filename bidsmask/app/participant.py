@@ -16,7 +16,8 @@ output, unchanged, made with the same parameters, is not redone unless ``--overw
 killed part-way has no record and is redone (its stale temporary files removed). A run made with
 other parameters is redone; files of strategies or atlases no longer requested stay on disk but
 are not in the run's record, so the group level ignores them. One failing run does not stop the
-others: it is recorded as failed and sets the exit code.
+others: it is recorded as failed and sets the exit code. With ``--combine-runs``, the runs of each
+participant × session × task × space are then joined (:mod:`bidsmask.app.combine`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import nibabel as nib
 
 from bidsmask._version import __version__
 from bidsmask.app import atlas_cache, resources
+from bidsmask.app.combine import combine_runs
 from bidsmask.app.config import Config
 from bidsmask.app.exitcodes import (
     DataError,
@@ -168,6 +170,8 @@ def run_participant_level(config: Config, log_file: Path | None = None) -> int:
             jobs = prepare_atlases(jobs, cache_dir)
             for outcome in _execute(jobs, split, config, log_file):
                 progress.report(outcome)
+        if config.combine_runs:
+            combine_runs(jobs)
         progress.log_summary(log_file)
     finally:
         description = writer.dataset_description(

@@ -95,7 +95,7 @@ def _spike_volumes(rng, n_volumes, n_non_steady, n_spikes) -> tuple[int, ...]:
     return tuple(int(first + o + SPIKE_SPACING * i) for i, o in enumerate(offsets))
 
 
-def _motion(rng, n_volumes, spikes) -> np.ndarray:
+def _motion(rng, n_volumes, spikes, scale=1.0) -> np.ndarray:
     steps = np.concatenate(
         [rng.normal(0, 0.012, (n_volumes, 3)), rng.normal(0, 1.5e-4, (n_volumes, 3))], axis=1
     )
@@ -106,7 +106,7 @@ def _motion(rng, n_volumes, spikes) -> np.ndarray:
         steps[s, 3:] += rng.choice([-1, 1], 3) * 2e-3
     motion = np.cumsum(steps, axis=0)
     motion[:, 2] += np.linspace(0, rng.uniform(-0.3, 0.3), n_volumes)
-    return motion
+    return motion * scale
 
 
 def check_run_parameters(n_volumes: int, t_r: float, n_non_steady: int) -> None:
@@ -127,6 +127,7 @@ def simulate_timecourses(
     task: bool = False,
     n_non_steady: int = 1,
     n_spikes: int | None = None,
+    motion_scale: float = 1.0,
 ) -> RunTimecourses:
     """Draw the time courses of one run.
 
@@ -145,6 +146,8 @@ def simulate_timecourses(
         Leading non-steady-state volumes.
     n_spikes : int or None, default=None
         Number of motion spikes; None draws 2 to 4 (fewer if the run is too short).
+    motion_scale : float, default=1.0
+        Factor applied to the whole head motion (drift and jerks).
 
     Returns
     -------
@@ -168,7 +171,7 @@ def simulate_timecourses(
         networks=networks,
         physio=physio,
         drift=drift,
-        motion=_motion(rng, n_volumes, spikes),
+        motion=_motion(rng, n_volumes, spikes, motion_scale),
         spikes=spikes,
         n_non_steady=int(n_non_steady),
     )

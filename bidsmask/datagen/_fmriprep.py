@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 
 from bidsmask import __version__
@@ -141,6 +143,29 @@ def _dataset_description() -> dict:
     }
 
 
+def _write_participants(root: Path, subjects: list[str]) -> None:
+    """Write ``participants.tsv``: ages spread from 22 to 71, sexes alternating."""
+    ages = np.linspace(22, 71, len(subjects)).round().astype(int)
+    table = pd.DataFrame(
+        {
+            "participant_id": [f"sub-{s}" for s in subjects],
+            "age": ages,
+            "sex": ["F" if i % 2 == 0 else "M" for i in range(len(subjects))],
+        }
+    )
+    table.to_csv(root / "participants.tsv", sep="\t", index=False)
+    save_json(
+        root / "participants.json",
+        {
+            "age": {"Description": "Age of the participant", "Units": "year"},
+            "sex": {
+                "Description": "Sex of the participant",
+                "Levels": {"F": "female", "M": "male"},
+            },
+        },
+    )
+
+
 def _check_root(root) -> Path:
     root = Path(root)
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
@@ -158,6 +183,7 @@ def make_fmriprep_dataset(
     seed: int = 0,
     decimation: int = DECIMATION,
     n_non_steady: int = 1,
+    motion_scales: Sequence[float] | None = None,
 ) -> Path:
     """Write a small synthetic fMRIPrep (≥ 21) derivatives dataset.
 
@@ -187,6 +213,12 @@ def make_fmriprep_dataset(
         Decimation of the MNI res-02 grid (4 gives 8 mm voxels, 25×29×25).
     n_non_steady : int, default=1
         Leading non-steady-state volumes of each run (0 to 3).
+    motion_scales : sequence of float or None, default=None
+        None: the dataset described above. Otherwise a group dataset for denoising quality:
+        one participant per value (``sub-01``, ``sub-02`` …, no session), each with
+        ``task-rest`` ``run-1`` and ``run-2`` in MNI space only, whose head motion (drift and
+        jerks, hence framewise displacement and the motion artefact) is multiplied by the
+        value; ``participants.tsv`` (+ ``.json``) gives each participant's ``age`` and ``sex``.
 
     Returns
     -------
@@ -201,23 +233,28 @@ def make_fmriprep_dataset(
     root = _check_root(root)
     csf_mask, wm_mask = compcor_masks(mni)
     native = {}
-    for s, subject in enumerate(SUBJECT_SHIFTS):
+    sessions, task_runs, shifts, scales = SESSIONS, TASK_RUNS, SUBJECT_SHIFTS, {}
+    if motion_scales is not None:
+        scales = {f"{i:02d}": float(v) for i, v in enumerate(motion_scales, start=1)}
+        sessions = tuple((subject, None) for subject in scales)
+        task_runs = (("rest", 1), ("rest", 2))
+        shifts = {subject: SUBJECT_SHIFTS.get(subject, (0.0, 0.0, 0.0)) for subject in scales}
+        _write_participants(root, list(scales))
+    for s, subject in enumerate(shifts):
         rng = np.random.default_rng([seed, 1000 + s])
-        to_mni = translation(tuple(-v for v in SUBJECT_SHIFTS[subject]))
-        anat = build_anatomy(
-            template, *subject_grid(SUBJECT_SHIFTS[subject], ANAT_VOXEL_MM), to_mni=to_mni
-        )
+        to_mni = translation(tuple(-v for v in shifts[subject]))
+        anat = build_anatomy(template, *subject_grid(shifts[subject], ANAT_VOXEL_MM), to_mni=to_mni)
         _write_anat(root, subject, anat, "", rng, code=1)
         _write_anat(root, subject, mni, MNI_SPACE, rng, code=4)
-        if subject in NATIVE_SUBJECTS:
+        if subject in NATIVE_SUBJECTS and not scales:
             grid = subject_grid(SUBJECT_SHIFTS[subject], 2.0 * decimation)
             t1w = build_anatomy(template, *grid, to_mni=to_mni)
             native[subject] = (t1w, aparcaseg(t1w))
     index = 0
-    for subject, session in SESSIONS:
+    for subject, session in sessions:
         folder = root / f"sub-{subject}" / (f"ses-{session}" if session else "") / "func"
         folder.mkdir(parents=True, exist_ok=True)
-        for task, run_number in TASK_RUNS:
+        for task, run_number in task_runs:
             rng = np.random.default_rng([seed, index])
             index += 1
             stem = "_".join(
@@ -231,7 +268,12 @@ def make_fmriprep_dataset(
                 if part
             )
             run = simulate_timecourses(
-                n_volumes, t_r, rng, task=task != "rest", n_non_steady=n_non_steady
+                n_volumes,
+                t_r,
+                rng,
+                task=task != "rest",
+                n_non_steady=n_non_steady,
+                motion_scale=scales.get(subject, 1.0),
             )
             bold = render_bold(mni, run, rng)
             mask = _run_mask(mni.brain, rng)

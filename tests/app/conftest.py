@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bidsmask.datagen import make_fmriprep_dataset
+
+#: Head-motion factor of each participant of ``motion_group_dir`` (sub-01 … sub-06).
+MOTION_SCALES = (0.3, 0.6, 1.0, 1.5, 2.2, 3.0)
+
 
 @pytest.fixture
 def dataset(fmriprep_dir, tmp_path) -> Path:
@@ -16,3 +21,14 @@ def dataset(fmriprep_dir, tmp_path) -> Path:
     shutil.copy(fmriprep_dir / "dataset_description.json", root)
     shutil.copytree(fmriprep_dir / "sub-01", root / "sub-01")
     return root
+
+
+@pytest.fixture(scope="session")
+def motion_group_dir(tmp_path_factory, mni_brain_mask) -> Path:
+    """fMRIPrep dataset of 6 participants with increasing motion, 2 rest runs each, in MNI space.
+
+    ``participants.tsv`` gives ``age`` and ``sex``; see
+    :func:`bidsmask.datagen.make_fmriprep_dataset` (``motion_scales``).
+    """
+    root = tmp_path_factory.mktemp("motion") / "fmriprep"
+    return make_fmriprep_dataset(root, mni_brain_mask, motion_scales=MOTION_SCALES)
