@@ -161,8 +161,12 @@ def _combine_atlas(
     if any(list(f.columns) != names for f in frames):
         raise ValueError(f"Regions differ between the runs {[str(p) for p in paths]}.")
     table = pd.concat(frames, ignore_index=True)
-    missing = [n for f in frames for n in f.columns[f.isna().all()]]
-    table[sorted(set(missing), key=names.index)] = np.nan
+    missing: dict[str, list[str]] = {}
+    for job, frame in zip(joined, frames, strict=True):
+        for name in frame.columns[frame.isna().all()]:
+            missing.setdefault(name, []).append(job.source["run"])
+    unavailable = {n: f"n/a in run(s) {', '.join(missing[n])}" for n in names if n in missing}
+    table[list(unavailable)] = np.nan
     first = json.loads((out / sidecar_path(paths[0])).read_text(encoding="utf-8"))
     sources = [writer.bids_uri(out / p, out) for p in paths]
     volumes = {job.stem: len(f) for job, f in zip(joined, frames, strict=True)}
@@ -173,7 +177,7 @@ def _combine_atlas(
         "VolumesPerRun": volumes,
         "VolumesKept": int(sum(volumes.values())),
         "RunsLeftOut": left_out,
-        "RegionsNotAvailable": sorted(set(missing), key=names.index),
+        "RegionsNotAvailable": unavailable,
     }
     keep = ("SamplingFrequency", "RepetitionTime", "Strategy", "Atlas", "NodeFiles")
     sidecar = {
