@@ -36,12 +36,13 @@ import scipy
 from bidsmask import image
 from bidsmask._version import __version__
 from bidsmask.bids import writer
+from bidsmask.image._separable import resample_separable
 from bidsmask.regions import SparseMaps
 
 logger = logging.getLogger(__name__)
 
 #: Bump when the stored format or the way values are computed changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 #: Prepared atlases kept in a process (atlases × grids of one invocation).
 MEMORY_ENTRIES = 8
 _INTERPOLATION = {"labels": "nearest", "maps": "continuous"}
@@ -201,14 +202,20 @@ def _resample(path, kind: str, shape: tuple[int, ...], affine: np.ndarray):
     img = nib.load(path)
     target = np.asarray(affine, dtype=float)
     interpolation = _INTERPOLATION[kind]
-    if tuple(img.shape[:3]) != shape or not np.allclose(img.affine, target, atol=1e-4):
+    if tuple(img.shape[:3]) == shape and np.allclose(img.affine, target, atol=1e-4):
+        data = np.asarray(img.dataobj, dtype=np.float32 if kind == "maps" else None)
+    else:
         logger.debug("Resampling %s to the grid %s (%s)", path, shape, interpolation)
-        img = image.resample_img(
-            img, target_affine=target, target_shape=shape, interpolation=interpolation
-        )
+        data = None
+        if kind == "maps":  # axis-aligned grids: three matrix products per map
+            data = resample_separable(img, target, shape, interpolation)
+        if data is None:
+            img = image.resample_img(
+                img, target_affine=target, target_shape=shape, interpolation=interpolation
+            )
+            data = np.asarray(img.dataobj, dtype=np.float32 if kind == "maps" else None)
     if kind == "maps":
-        maps = np.asarray(img.dataobj, dtype=np.float32)
+        maps = data.astype(np.float32, copy=False)
         return SparseMaps.from_maps(maps if maps.ndim == 4 else maps[..., np.newaxis])
-    data = np.asarray(img.dataobj)
     data.setflags(write=False)
     return data

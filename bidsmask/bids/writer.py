@@ -156,14 +156,49 @@ def write_json(path: str | os.PathLike, data: Mapping) -> Path:
     return write_text(path, dumps_json(data))
 
 
+#: float32 values are written with 9 significant digits (``%.9g``), which read back exactly.
+FLOAT32_FORMAT = "%.9g"
+
+
 def write_tsv(path: str | os.PathLike, frame: pd.DataFrame, index: bool = False) -> Path:
     """Write a tab-separated table atomically, with ``n/a`` for missing values.
 
-    Floats are written with the shortest representation that reads back exactly.
+    A table of float32 or of float64 numbers (time series, matrices) is formatted a row at a
+    time: float64 values in their shortest exact representation (as pandas writes them), float32
+    values with :data:`FLOAT32_FORMAT`; both read back exactly in their dtype. Other tables are
+    written by pandas.
     """
+    text = _float_table(frame, index)
     with atomic_path(path) as tmp:
-        frame.to_csv(tmp, sep="\t", na_rep="n/a", index=index, lineterminator="\n")
+        if text is None:
+            frame.to_csv(tmp, sep="\t", na_rep="n/a", index=index, lineterminator="\n")
+        else:
+            tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def _float_table(frame: pd.DataFrame, index: bool) -> str | None:
+    """Format a table whose columns share one float dtype; None for any other table."""
+    dtypes = set(frame.dtypes)
+    if len(dtypes) != 1 or dtypes.pop() not in (np.float32, np.float64) or frame.shape[1] == 0:
+        return None
+    header = [str(name) for name in frame.columns]
+    names = [str(name) for name in frame.index] if index else []
+    if index:
+        header.insert(0, "" if frame.index.name is None else str(frame.index.name))
+    if any(set(text) & set('\t\n\r"') for text in header + names):
+        return None  # needs quoting: leave it to pandas
+    values = frame.to_numpy()
+    if values.dtype == np.float64:
+        rows = ["\t".join(map(repr, row)) for row in values.tolist()]
+    else:
+        row_format = "\t".join([FLOAT32_FORMAT] * values.shape[1])
+        rows = [row_format % tuple(row) for row in values.tolist()]
+    if np.isnan(values).any():  # NaN is written "nan"; numbers never contain it
+        rows = [row.replace("nan", "n/a") for row in rows]
+    if index:
+        rows = [f"{name}\t{row}" for name, row in zip(names, rows, strict=True)]
+    return "\n".join(["\t".join(header), *rows]) + "\n"
 
 
 def write_nifti(path: str | os.PathLike, img: nib.Nifti1Image) -> Path:

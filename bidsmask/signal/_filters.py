@@ -14,8 +14,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import signal as sp_signal
-from scipy.interpolate import CubicSpline
+
+# scipy.signal and scipy.interpolate (about a second to import, with scipy.stats) are imported
+# where a filter or an interpolation is needed: runs cleaned without them never import them.
 
 BUTTERWORTH_OPTIONS = ("order", "padtype", "padlen")
 
@@ -142,6 +143,8 @@ def butterworth_filter(
     if design is None:
         return np.array(x, dtype=np.float64)
     btype, wn = design
+    from scipy import signal as sp_signal
+
     sos = sp_signal.butter(N=order, Wn=wn, btype=btype, output="sos", fs=fs)
     try:
         return sp_signal.sosfiltfilt(sos, x, axis=0, padtype=padtype, padlen=padlen)
@@ -199,6 +202,8 @@ def butterworth(
     if design is None:
         return signals.copy() if copy else signals
     btype, wn = design
+    from scipy import signal as sp_signal
+
     sos = sp_signal.butter(N=order, Wn=wn, btype=btype, output="sos", fs=sampling_rate)
     filtered = sp_signal.sosfiltfilt(sos, signals, axis=0, padtype=padtype, padlen=padlen)
     if copy:
@@ -275,6 +280,8 @@ def interpolate_censored(
         Kept indices relative to ``values``.
     """
     frame_times = np.arange(x.shape[0]) * t_r
+    from scipy.interpolate import CubicSpline
+
     spline = CubicSpline(frame_times[keep], x[keep], extrapolate=extrapolate)
     censored = np.ones(x.shape[0], dtype=bool)
     censored[keep] = False

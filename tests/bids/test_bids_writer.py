@@ -53,8 +53,39 @@ def test_writer_exception_midway_in_tsv(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
     with pytest.raises(OSError, match="disk full"):
-        write_tsv(tmp_path / "a.tsv", pd.DataFrame({"a": [1.0]}))
+        write_tsv(tmp_path / "a.tsv", pd.DataFrame({"a": ["x"]}))
     assert _listing(tmp_path) == []
+
+
+@pytest.mark.parametrize("index", [False, True])
+def test_float_tables_read_back_exactly(tmp_path, index):
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(50, 7)) * 10.0 ** rng.integers(-40, 38, size=(50, 7))
+    values[3, 2], values[4, 0], values[5, 5] = np.nan, -0.0, 1e-45
+    columns = ["a b", "nan", "Region nanxx", "x", "y", "z", "w"]
+    names = pd.Index([f"nan{i}" for i in range(50)], name="node")
+    for dtype in (np.float32, np.float64):
+        frame = pd.DataFrame(values.astype(dtype), columns=columns, index=names)
+        path = write_tsv(tmp_path / f"{dtype.__name__}.tsv", frame, index=index)
+        back = pd.read_csv(
+            path, sep="\t", na_values="n/a", keep_default_na=False, index_col=0 if index else None
+        )
+        assert list(back.columns) == columns
+        np.testing.assert_array_equal(back.to_numpy().astype(dtype), frame.to_numpy())
+        if index:
+            assert list(back.index) == list(names) and back.index.name == "node"
+        lines = path.read_text().splitlines()
+        assert lines[4].split("\t")[2 + index] == "n/a" and len(lines) == 51
+        expected = frame.to_csv(sep="\t", na_rep="n/a", index=index, lineterminator="\n")
+        if dtype is np.float64:  # the same text as pandas writes
+            assert path.read_text() == expected
+
+
+def test_float_table_with_names_to_quote_uses_pandas(tmp_path):
+    frame = pd.DataFrame(np.float32([[1.0, 2.0]]), columns=["a\tb", 'c"d'])
+    path = write_tsv(tmp_path / "q.tsv", frame)
+    back = pd.read_csv(path, sep="\t")
+    assert list(back.columns) == ["a\tb", 'c"d'] and back.to_numpy().tolist() == [[1.0, 2.0]]
 
 
 def test_tsv_na_and_precision(tmp_path):
