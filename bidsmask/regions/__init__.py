@@ -168,8 +168,9 @@ def extract(
     Returns
     -------
     list of numpy.ndarray
-        One float32 array of shape (n_volumes, n_elements) per spec, in the order of ``specs``
-        (a 3D image gives ``n_volumes == 1``).
+        One array of shape (n_volumes, n_elements) per spec, in the order of ``specs``
+        (a 3D image gives ``n_volumes == 1``): float32, float64 for a float64 image (voxels
+        then keep full precision; region reductions are rounded to float32 values).
 
     Examples
     --------
@@ -267,7 +268,7 @@ def extract_regions(
     run = _Pass(img, specs, chunk_volumes, smoothing_fwhm, target_affine, target_shape)
     operators = _Operators(specs, run.positions, run.union.size)
     n_volumes = run.n_volumes
-    outputs = [np.zeros((n_volumes, spec.n_elements), dtype=np.float32) for spec in specs]
+    outputs = [np.zeros((n_volumes, spec.n_elements), dtype=run.dtype) for spec in specs]
     sums = squares = None
     if operators.linear is not None:
         sums = np.zeros((operators.linear.shape[0], n_volumes))

@@ -57,14 +57,14 @@ def _check_specs(specs: Sequence[Spec], shape3d: tuple[int, int, int]) -> None:
 
 
 def _gather(chunk: np.ndarray, mask: np.ndarray, index_f: np.ndarray, out: np.ndarray) -> None:
-    """Gather the masked voxels of a (X, Y, Z, n) chunk into ``out``, a float32 (n, n_voxels) block.
+    """Gather the masked voxels of a (X, Y, Z, n) chunk into ``out``, a (n, n_voxels) block.
 
     NIfTI chunks come in Fortran order, where each volume is contiguous: gathering volume by
     volume with precomputed Fortran-order indices reads memory sequentially (about twice as fast
     as boolean indexing of the 4D array). Voxels are in C order, as ``data3d[mask]``.
     """
     n = chunk.shape[3]
-    if chunk.flags.f_contiguous and chunk.dtype == np.float32:
+    if chunk.flags.f_contiguous and chunk.dtype == out.dtype:
         volumes = chunk.reshape(-1, n, order="F")
         for t in range(n):  # a vectorised gather per volume, for memory locality
             np.take(volumes[:, t], index_f, out=out[t])
@@ -126,6 +126,8 @@ class _Pass:
 
     def __init__(self, img, specs, chunk_volumes, smoothing_fwhm, target_affine, target_shape):
         self.img = img
+        # float64 images are extracted in float64 (as nilearn); everything else in float32
+        self.dtype = np.dtype(np.float64 if img.get_data_dtype() == np.float64 else np.float32)
         self.resample = target_affine is not None or target_shape is not None
         if self.resample:
             if target_shape is None:
@@ -150,23 +152,23 @@ class _Pass:
         self.n_volumes = 1 if len(img.shape) == 3 else int(img.shape[3])
         if chunk_volumes is None:
             chunk_volumes = _reader.default_chunk_volumes(
-                img.shape[:3], np.dtype(np.float32).itemsize, budget_bytes=_CHUNK_BYTES
+                img.shape[:3], self.dtype.itemsize, budget_bytes=_CHUNK_BYTES
             )
         self.chunk_volumes = int(chunk_volumes)
         self.smoothing_fwhm = smoothing_fwhm
         self.range = _value_range(img, chunk_volumes) if self.resample else None
 
     def buffer(self) -> np.ndarray:
-        """Return a float32 (n, n_union) buffer for the gathered voxels of a few chunks.
+        """Return a (n, n_union) buffer (float32; float64 images: float64) for a few chunks.
 
         Gathered voxels of several chunks are reduced together: the reductions' operators (the
         maps pseudo-inverse is n_maps x n_voxels) are then read once per ~32 MiB of data, not
         once per chunk.
         """
-        per_volume = 4 * max(self.union.size, 1)
+        per_volume = self.dtype.itemsize * max(self.union.size, 1)
         chunk = self.chunk_volumes
         volumes = chunk * max(1, _REDUCE_BYTES // (per_volume * chunk))
-        return np.empty((min(volumes, self.n_volumes), self.union.size), dtype=np.float32)
+        return np.empty((min(volumes, self.n_volumes), self.union.size), dtype=self.dtype)
 
     def batches(
         self, buffer: np.ndarray, raw: np.ndarray | None, stop: int
@@ -178,7 +180,9 @@ class _Pass:
         otherwise ``raw_block`` is ``block``).
         """
         filled = 0
-        chunks = _read_ahead(_reader.iter_chunks(self.img, chunk_volumes=self.chunk_volumes))
+        chunks = _read_ahead(
+            _reader.iter_chunks(self.img, chunk_volumes=self.chunk_volumes, dtype=self.dtype)
+        )
         try:
             for time_slice, chunk in chunks:
                 rows = slice(filled, filled + chunk.shape[3])
@@ -213,6 +217,6 @@ class _Pass:
                 interpolation="continuous",
                 clip=False,
             ).dataobj,
-            dtype=np.float32,
+            dtype=self.dtype,
         )
         return np.clip(chunk, *self.range, out=chunk)

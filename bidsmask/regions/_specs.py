@@ -313,5 +313,5 @@ class VoxelSpec:
         return sparse.identity(self.n_elements, format="csr")
 
     def reduce(self, data: np.ndarray) -> np.ndarray:
-        """Return the block itself as float32 (n, n_voxels)."""
-        return np.asarray(data, dtype=np.float32)
+        """Return the block itself (n, n_voxels), float32 unless it is float64."""
+        return np.asarray(data, dtype=np.result_type(data.dtype, np.float32))

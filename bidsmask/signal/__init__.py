@@ -274,6 +274,8 @@ def _butterworth_options(kwargs: dict) -> dict:
 def _as_signals(signals) -> np.ndarray:
     if isinstance(signals, pd.DataFrame):
         signals = signals.to_numpy()
+    elif isinstance(signals, (list, tuple)):  # array-like (a list of rows), as nilearn
+        signals = np.asarray(signals, dtype=np.float64)
     if not isinstance(signals, np.ndarray):
         raise TypeError(
             f"signals must be a numpy array of shape (n_times, n_signals), "
@@ -441,10 +443,14 @@ def _psc_inplace(out: np.ndarray, original_mean: np.ndarray) -> None:
     restore = np.abs(means).mean() / np.abs(original_mean).mean() < 1e-1
     if restore:
         means = means + original_mean
-    invalid = np.abs(means) < _EPS
+    # a mean that is rounding noise (relative to the column's spread) counts as 0: dividing by
+    # it would give values of ~1e16 (nilearn's absolute eps misses such columns when its own
+    # rounding puts their mean just above eps)
+    spread = np.sqrt(np.einsum("ij,ij->j", out, out, dtype=np.float64) / max(out.shape[0], 1))
+    invalid = np.abs(means) < _EPS * np.maximum(1.0, 100.0 * spread)
     if invalid.any():
         warnings.warn(
-            "psc standardization is meaningless for signals with a mean of 0; "
+            "psc standardization strategy is meaningless for features that have a mean of 0: "
             f"{int(invalid.sum())} signals are set to 0.",
             UserWarning,
             stacklevel=3,

@@ -27,7 +27,7 @@ def sanitize_standardize(standardize) -> str | None:
     """
     if isinstance(standardize, (bool, np.bool_)):
         warnings.warn(
-            "Boolean values for 'standardize' are deprecated (as in nilearn 0.15): "
+            "boolean values for 'standardize' will be deprecated in nilearn 0.15.0: "
             "use 'zscore_sample' instead of True and None instead of False.",
             FutureWarning,
             stacklevel=3,
@@ -67,7 +67,7 @@ def check_filter(filter, low_pass, high_pass, t_r) -> str | bool:
     if filter is False:
         if low_pass is not None or high_pass is not None:
             warnings.warn(
-                "filter=False but a cut-off frequency was given; no filtering is done.",
+                "filter=False but a cut-off frequency was given: will not perform filtering.",
                 UserWarning,
                 stacklevel=3,
             )
@@ -113,10 +113,11 @@ def sanitize_confounds(confounds, n_times: int) -> np.ndarray | None:
     """
     if confounds is None:
         return None
-    items = list(confounds) if isinstance(confounds, (list, tuple)) else [confounds]
+    nested = isinstance(confounds, (list, tuple))
+    items = list(confounds) if nested else [confounds]
     arrays, names = [], []
     for item in items:
-        values, item_names, source = _read_confound(item)
+        values, item_names, source = _read_confound(item, nested)
         if values.shape[0] != n_times:
             raise ValueError(
                 f"{source} has {values.shape[0]} rows but signals have {n_times} time "
@@ -139,7 +140,7 @@ def sanitize_confounds(confounds, n_times: int) -> np.ndarray | None:
     return stacked
 
 
-def _read_confound(item) -> tuple[np.ndarray, list, str]:
+def _read_confound(item, in_list: bool) -> tuple[np.ndarray, list, str]:
     if isinstance(item, pd.DataFrame):
         values = _to_float(item.to_numpy(), "confounds DataFrame")
         return values, [repr(str(c)) for c in item.columns], "confounds DataFrame"
@@ -150,11 +151,13 @@ def _read_confound(item) -> tuple[np.ndarray, list, str]:
             item = item[:, None]
         if item.ndim != 2:
             raise ValueError(
-                f"confounds array must be 1D or 2D (n_times, n_confounds); got shape {item.shape}."
+                "confound array has an incorrect number of dimensions: it must be 1D or 2D "
+                f"(n_times, n_confounds); got shape {item.shape}."
             )
         return _to_float(item, "confounds array"), [None] * item.shape[1], "confounds array"
+    what = "a confound has an unhandled type" if in_list else "'confounds' must be of type"
     raise TypeError(
-        "confounds must be an array, a DataFrame, a CSV/TSV path or a list of these; "
+        f"{what}: an array, a DataFrame, a CSV/TSV path or a list of these; "
         f"got {type(item).__name__}."
     )
 
@@ -233,7 +236,7 @@ def sanitize_runs_and_masks(
 def _split_masks(sample_mask, n_runs: int) -> list:
     if not isinstance(sample_mask, (np.ndarray, list, tuple)):
         raise TypeError(
-            "sample_mask must be an array of kept indices or booleans, or a list with "
+            "'sample_mask' must be of type array (kept indices or booleans) or a list with "
             f"one per run; got {type(sample_mask).__name__}."
         )
     nested = isinstance(sample_mask, (list, tuple)) and any(
@@ -242,7 +245,7 @@ def _split_masks(sample_mask, n_runs: int) -> list:
     masks = list(sample_mask) if nested else [sample_mask]
     if len(masks) != n_runs:
         raise ValueError(
-            f"sample_mask has {len(masks)} masks but there are {n_runs} runs; "
+            f"Number of sample_mask ({len(masks)}) not matching number of runs ({n_runs}): "
             "give one mask per run."
         )
     return masks

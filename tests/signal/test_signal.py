@@ -278,7 +278,7 @@ def test_error_confounds_nan_names_column(tmp_path):
 
 
 def test_error_confounds_type_and_missing_file(tmp_path):
-    with pytest.raises(TypeError, match="confounds must be"):
+    with pytest.raises(TypeError, match="confounds. must be of type"):
         clean(_signals(np.float64), confounds={"a": 1})
     with pytest.raises(FileNotFoundError, match="nope.tsv"):
         clean(_signals(np.float64), confounds=tmp_path / "nope.tsv")
@@ -312,7 +312,7 @@ def test_error_sample_mask():
         clean(x, sample_mask=np.array([0, 5, 90]))
     with pytest.raises(IndexError, match="outside"):
         clean(x, sample_mask=np.array([-1, 5]))
-    with pytest.raises(TypeError, match="sample_mask must be"):
+    with pytest.raises(TypeError, match="'sample_mask' must be of type"):
         clean(x, sample_mask="0:10")
     with pytest.raises(TypeError, match="integer indices or booleans"):
         clean(x, sample_mask=np.array([0.0, 1.0]))
@@ -320,7 +320,9 @@ def test_error_sample_mask():
         clean(x, sample_mask=np.ones(10, dtype=bool))
     with pytest.raises(ValueError, match="removes every volume"):
         clean(x, sample_mask=np.zeros(N_TIMES, dtype=bool))
-    with pytest.raises(ValueError, match="2 masks but there are 1 runs"):
+    with pytest.raises(
+        ValueError, match=r"Number of sample_mask \(2\) not matching number of runs \(1\)"
+    ):
         clean(x, sample_mask=[np.arange(5), np.arange(5)])
 
 
@@ -336,3 +338,46 @@ def test_error_misc_parameters():
         clean(x, runs=np.zeros(5))
     with pytest.raises(ValueError, match="signals must be 2D"):
         clean(x[:, 0])
+
+
+@pytest.mark.parametrize("detrend", [True, False])
+def test_psc_zero_mean_columns_are_zeroed_with_a_warning(detrend):
+    rng = np.random.default_rng(5)
+    x = np.cumsum(rng.standard_normal((300, 6)), axis=0) + rng.standard_normal((1, 6))
+    x[:, 3:] -= x[:, 3:].mean(axis=0)  # means of ~1e-16: rounding noise
+    with pytest.warns(UserWarning, match="psc standardization strategy is meaningless") as rec:
+        got = clean(x, standardize="psc", detrend=detrend)
+    assert sum("psc standardization" in str(r.message) for r in rec) == 1
+    assert_allclose(got[:, 3:], 0)
+    expected = _nilearn_clean(x, standardize="psc", detrend=detrend)
+    assert_allclose(got[:, :3], expected[:, :3], rtol=1e-8, atol=1e-8)
+    assert np.abs(got).max() < 1e6
+
+
+def test_list_of_lists_signals_match_nilearn():
+    x = _signals(np.float64, n_signals=3)
+    got = clean(x.tolist(), standardize=None, t_r=T_R)
+    assert got.dtype == np.float64
+    assert_allclose(got, _nilearn_clean(x.tolist(), standardize=None, t_r=T_R), atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, nilearn_match",
+    [
+        ({"confounds": 1}, TypeError, "must be of type"),
+        ({"confounds": [None]}, TypeError, "confound has an unhandled type"),
+        ({"confounds": np.zeros((2, 3, 4))}, ValueError, "incorrect number of dimensions"),
+        ({"sample_mask": "not_supported"}, TypeError, "must be of type"),
+        (
+            {"sample_mask": np.arange(10), "runs": np.repeat([0, 1], N_TIMES // 2)},
+            ValueError,
+            r"Number of sample_mask \(\d\) not matching",
+        ),
+    ],
+)
+def test_errors_have_nilearn_types_and_words(kwargs, error, nilearn_match):
+    x = _signals(np.float64, n_signals=3)
+    with pytest.raises(error, match=nilearn_match):
+        clean(x, **kwargs)
+    with pytest.raises(error, match=nilearn_match):
+        nl_signal.clean(x, **kwargs)
