@@ -15,7 +15,8 @@ each instead of one per run), with the maths of :mod:`bidsmask.quality`:
 - **distance dependence**: Spearman correlation between QC-FC and the distance between region
   centroids, from the atlas files at the output root (labels: voxel centroid; maps: weighted
   centroid; spheres: the centre). Not in native spaces (``T1w`` …), where every participant's
-  regions sit elsewhere, nor for an atlas without an image or coordinates at the root;
+  regions sit elsewhere, nor for CIFTI grayordinates (surface coordinates are not read) or an
+  atlas without an image or coordinates at the root;
 - **temporal degrees of freedom lost** per run (:func:`bidsmask.quality.tdof_lost`, from the
   time series sidecars: confound columns, censored volumes, filter), averaged per strategy
   (a combined row counts the sum over its runs).
@@ -125,6 +126,10 @@ def denoising_quality(config: Config, records: list[dict]) -> list[Path]:
     out = config.output_dir
     observations = collect_observations(out, records, config.participant_label)
     if not observations:
+        logger.info(
+            "Denoising quality not computed: no Pearson correlation matrix (it needs "
+            "--connectivity correlation)."
+        )
         return []
     participants = read_participants(config)
     groups: dict[tuple, list[dict]] = defaultdict(list)
@@ -399,6 +404,11 @@ class _CentroidCache:
 
     def distances(self, ents: dict, space: str, names: list[str]) -> tuple[np.ndarray | None, str]:
         """Return the distance of every edge's two regions (or None and why not)."""
+        if "den" in ents:
+            return None, (
+                f"distance dependence n/a for CIFTI grayordinates (den-{ents['den']}): "
+                "surface vertex coordinates are not read"
+            )
         key = (ents.get("atlas"), ents.get("seg"), space)
         if key not in self.cache:
             self.cache[key] = self._centroids(ents, space)

@@ -19,6 +19,7 @@ from pandas.testing import assert_frame_equal
 from scipy import stats
 
 from bidsmask.app.cli import main
+from bidsmask.app.denoising import _CentroidCache
 
 MNI = "space-MNI152NLin2009cAsym"
 ATLASES = {
@@ -262,3 +263,21 @@ def test_fewer_than_three_participants_give_na_with_the_reason(outs):
     assert (table["n_participants"] == 2).all()
     assert table["tdof_lost_mean"].notna().all()
     assert not list(outs["few"].glob("*_meas-QCFC_*"))
+
+
+def test_centroids_of_spheres_and_where_distance_is_not_available(tmp_path):
+    coords = np.array([[0.0, 0, 0], [3, 4, 0], [-10, 2, 7]])
+    table = pd.DataFrame({"index": [1, 2, 3], "name": ["a", "b", "c"]})
+    table[["x", "y", "z"]] = coords
+    table.to_csv(tmp_path / "atlas-Power2011_dseg.tsv", sep="\t", index=False)
+    cache = _CentroidCache(tmp_path)
+    distances, why = cache.distances(
+        {"atlas": "Power2011"}, "MNI152NLin2009cAsym:res-2", ["c", "a"]
+    )
+    assert_allclose(distances, [np.linalg.norm(coords[2] - coords[0])]) and why == ""
+    native, why = cache.distances({"atlas": "aparcaseg"}, "T1w", ["a", "b"])
+    assert native is None and "T1w" in why and "differ per participant" in why
+    cifti, why = cache.distances({"atlas": "Schaefer2018", "den": "91k"}, "fsLR", ["a", "b"])
+    assert cifti is None and "CIFTI" in why
+    absent, why = cache.distances({"atlas": "Nope"}, "MNI152NLin2009cAsym", ["a", "b"])
+    assert absent is None and "no atlas table" in why
