@@ -14,7 +14,9 @@ Cases, each run in a fresh subprocess, bidsmask and nilearn alternating, median 
 voxel / labels / maps / spheres maskers with detrend, band-pass 0.01–0.08 Hz, t_r 2, the
 confounds and ``standardize="zscore_sample"``; the I/O floor (nibabel reading the whole run);
 and "4 atlases in one pass" (``bidsmask.regions.extract`` feeding labels-400, labels-100, maps-64
-and spheres-264, then cleaning) against the 4 nilearn maskers run one after the other. The child
+and spheres-264, then cleaning) against the 4 nilearn maskers run one after the other; "missing"
+is the same with ``bidsmask.regions.extract_regions`` (the app's path: voxels without data found
+and left out of the signals in the same pass) instead of ``extract``. The child
 reports the wall time of the work (imports excluded) and its own peak RSS.
 
 Run under the shared lock::
@@ -143,7 +145,7 @@ t0 = time.perf_counter()
 if case == "io_floor":
     out = np.asarray(nib.load(bold).dataobj)
     shape = out.shape
-elif case == "multi" and impl == "bidsmask":
+elif case in ("multi", "missing") and impl == "bidsmask":
     img = nib.load(bold)
     affine, shape3d = img.affine, img.shape[:3]
     mask = np.asarray(nib.load(files["mask"]).dataobj).astype(bool)
@@ -153,9 +155,14 @@ elif case == "multi" and impl == "bidsmask":
         regions.MapsSpec(nib.load(files["maps64"])),
         regions.SpheresSpec(seeds, affine, shape3d, radius=5.0, mask=mask),
     ]
-    outs = [signal.clean(x, confounds=confounds, **clean) for x in regions.extract(bold, specs)]
+    if case == "multi":
+        signals = regions.extract(bold, specs)
+    else:  # voxels without data (NaN, constant zero) found and left out in the same pass
+        signals = regions.extract_regions(bold, specs).signals
+        signals = [x[:, np.isfinite(x).all(axis=0)] for x in signals]
+    outs = [signal.clean(x, confounds=confounds, **clean) for x in signals]
     shape = [o.shape for o in outs]
-elif case == "multi":
+elif case in ("multi", "missing"):
     shape = [make(k).fit_transform(bold, confounds=confounds).shape
              for k in ("labels", "labels100", "maps", "spheres")]
 else:
@@ -166,7 +173,7 @@ peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"wall": wall, "peak_mib": peak, "shape": str(shape)}))
 """
 
-CASES = ["io_floor", "voxel", "labels", "maps", "spheres", "multi"]
+CASES = ["io_floor", "voxel", "labels", "maps", "spheres", "multi", "missing"]
 TARGETS = {"voxel": 8.0, "labels": 3.0, "maps": 6.0, "spheres": 10.0}
 RSS_TARGETS = {"voxel": 1536, "labels": 614, "maps": 614, "spheres": 614}
 
@@ -257,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     if multi is not None and labels is not None:
         ratio = multi / labels
         print(f"target multi: ≤ 1.5× one labels masker -> {ratio:.2f}× {_met(ratio <= 1.5)}")
+    missing = med("missing", "bidsmask", "wall")
+    if multi is not None and missing is not None:
+        print(f"missing (extract_regions) / multi (extract): {missing / multi:.2f}× the time")
     return 0
 
 

@@ -64,8 +64,8 @@ QC_COLUMNS = {
     "min_region_coverage": "Lowest fraction of a region's voxels inside the mask and with data, "
     "over atlases.",
     "mask_voxels": "Voxels in the run's mask.",
-    "voxels_without_data": "Voxels read (atlas voxels inside the mask) that are non-finite at "
-    "some volume or constant zero.",
+    "voxels_without_data": "Voxels read (the atlases' voxels inside the mask; the whole mask "
+    "with --save-denoised-bold) that are non-finite at some volume or constant zero.",
     "output_files": "Files written for this run and strategy, relative to OUTPUT_DIR ('; ').",
 }
 

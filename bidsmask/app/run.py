@@ -7,14 +7,16 @@
    matter or CSF, which dilutes region means). The map is TemplateFlow's ``label-GM`` probseg of
    the space, or, in ``T1w`` space, the participant's own fMRIPrep GM probseg, resampled
    (continuous) to the BOLD grid;
-2. the BOLD is read once (:func:`bidsmask.regions.extract`) for every atlas, plus the voxels of
-   the mask with ``--save-denoised-bold``; atlases are resampled to the BOLD grid as nilearn's
-   maskers do (nearest for labels, continuous for maps);
+2. the BOLD is read once (:func:`bidsmask.regions.extract_regions`) for every atlas, plus the
+   voxels of the mask with ``--save-denoised-bold``, leaving out the voxels without data;
+   atlases are resampled to the BOLD grid as nilearn's maskers do (nearest for labels,
+   continuous for maps);
 3. for each strategy, :func:`bidsmask.confounds.load_strategy` gives the confounds and the sample
    mask (dummy scans, non-steady-state volumes, scrubbing); a strategy leaving fewer than
    ``--min-volumes`` volumes, or no more volumes than regressors, is skipped and recorded;
-   :func:`bidsmask.signal.clean` cleans each atlas's signals (linear detrend, optional
-   Butterworth filter, confound regression, standardization) and the kept volumes are written;
+   :func:`bidsmask.signal.clean` cleans each atlas's signals (linear detrend unless
+   ``--no-detrend``, optional Butterworth filter, confound regression, standardization) and the
+   kept volumes are written (volumes removed are counted by reason: :mod:`bidsmask.app.volumes`);
    regions with less than ``--min-coverage`` of their voxels inside the mask and with data
    (finite at every volume, not constant zero; :mod:`bidsmask.app.coverage`) are ``n/a``;
 4. connectivity matrices (:mod:`bidsmask.connectivity`), then the run's completion record, last.
