@@ -17,9 +17,11 @@ reason, in the sidecars (``RunsLeftOut``). A region ``n/a`` in any joined run (b
 joined (a task with a single, unnumbered run has nothing to join).
 
 A record per group, ``OUTPUT_DIR/logs/combined/<group>.json`` (entities, runs joined and left out
-per strategy, files), tells the group level (:mod:`bidsmask.app.denoising`) to use the combined
-matrices instead of the runs' own. The combination is redone at every participant-level call
-with ``--combine-runs`` (it only reads small tables).
+per strategy, files, and each run's parameters), tells the group level
+(:mod:`bidsmask.app.denoising`) to use the combined matrices instead of the runs' own; a run redone
+since with other options makes the record stale, and the group level then uses the runs. The
+combination is redone at every participant-level call with ``--combine-runs`` (it only reads
+small tables).
 """
 
 from __future__ import annotations
@@ -116,7 +118,12 @@ def _combine_group(entities: dict[str, str], members: list[RunJob]) -> list[Path
     plan: RunOutputs = dataclasses.replace(members[0].outputs, source=entities, denoised_bold=False)
     records = {job.stem: _run_record(job) for job in members}
     group_stem = naming.run_stem(entities)
-    summary = {"Entities": entities, "Runs": list(records), "Strategies": {}}
+    summary = {
+        "Entities": entities,
+        "Runs": list(records),
+        "RunParameters": {stem: rec.get("Parameters") for stem, rec in records.items()},
+        "Strategies": {},
+    }
     written: list[Path] = []
     for strategy, _ in plan.strategies:
         joined, left_out = [], {}

@@ -196,6 +196,10 @@ def collect_observations(
         ents = record.get("Entities") or {}
         if not ents or (participants and ents.get("sub") not in participants):
             continue
+        params = record.get("RunParameters") or {}
+        if any(by_run.get(r, {}).get("Parameters") != params.get(r) for r in record["Runs"]):
+            logger.warning("Ignoring %s: its runs were redone since; using the runs.", path.name)
+            continue
         for strategy, info in (record.get("Strategies") or {}).items():
             covered.update((run, strategy) for run in [*info["Runs"], *info["RunsLeftOut"]])
             runs = [by_run[r] for r in info["Runs"] if r in by_run]

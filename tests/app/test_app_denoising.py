@@ -281,3 +281,20 @@ def test_centroids_of_spheres_and_where_distance_is_not_available(tmp_path):
     assert cifti is None and "CIFTI" in why
     absent, why = cache.distances({"atlas": "Nope"}, "MNI152NLin2009cAsym", ["a", "b"])
     assert absent is None and "no atlas table" in why
+
+
+def test_a_combined_record_older_than_its_runs_is_ignored(outs, motion_group_dir, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(outs["few"], out)  # participant outputs with --combine-runs
+    marker = next((out / "logs" / "runs").glob("sub-01_task-rest_run-1_*.json"))
+    record = json.loads(marker.read_text())
+    record["Parameters"]["low_pass"] = 0.09  # as if the run was redone with other options
+    marker.write_text(json.dumps(record))
+    assert main([str(motion_group_dir), str(out), "group", "-q"]) == 0
+    row = (
+        summary(out)
+        .set_index(["atlas", "strategy"])
+        .loc[("Schaefer2018:100Parcels7Networks", "simple")]
+    )
+    assert row["unit"] == "run and combined"
+    assert row["n_observations"] == 5 + 2 and row["n_participants"] == 6
