@@ -89,7 +89,7 @@ COLUMNS = {
     "tdof_filtered_mean": "Mean number of volumes' worth of degrees of freedom removed by the "
     "high/low-pass filter: the fraction of [0, Nyquist] outside the pass band × kept volumes.",
     "qcfc_file": "The QC-FC matrix, relative to OUTPUT_DIR (n/a when not computed).",
-    "reason": "Why a measure is n/a.",
+    "reason": "Why a measure is n/a, and why a covariate of participants.tsv was not used.",
 }
 METHOD = (
     "QC-FC: for each edge, the Pearson correlation across observations between the edge's "

@@ -19,7 +19,8 @@ from pandas.testing import assert_frame_equal
 from scipy import stats
 
 from bidsmask.app.cli import main
-from bidsmask.app.denoising import _CentroidCache
+from bidsmask.app.config import Config
+from bidsmask.app.denoising import _CentroidCache, covariates_for, read_participants
 
 MNI = "space-MNI152NLin2009cAsym"
 ATLASES = {
@@ -298,3 +299,35 @@ def test_a_combined_record_older_than_its_runs_is_ignored(outs, motion_group_dir
     )
     assert row["unit"] == "run and combined"
     assert row["n_observations"] == 5 + 2 and row["n_participants"] == 6
+
+
+def test_covariates_from_participants_tsv(tmp_path):
+    table = pd.DataFrame(
+        {
+            "participant_id": ["sub-01", "sub-02", "sub-03", "sub-04"],
+            "Age": ["30", "41", "n/a", "25"],
+            "gender": ["f", "M", "F", "m"],
+            "site": ["a", "b", "a", "b"],
+        }
+    )
+    table.to_csv(tmp_path / "participants.tsv", sep="\t", index=False)
+    config = Config(
+        bids_dir=tmp_path,
+        output_dir=tmp_path / "out",
+        analysis_level="group",
+        fmriprep_dir=tmp_path / "none",
+    )
+    participants = read_participants(config)
+    assert participants["file"] == str(tmp_path / "participants.tsv")
+    design, used, notes = covariates_for(participants, ["01", "02", "02", "04"])
+    assert used == ["age", "gender"] and notes == []
+    assert_allclose(design, [[30, 0], [41, 1], [41, 1], [25, 1]])  # levels F < M, case-blind
+    design, used, notes = covariates_for(participants, ["01", "03", "04"])
+    assert used == ["gender"] and notes == ["age missing for some participants"]
+    design, used, notes = covariates_for(participants, ["02", "02", "02"])
+    assert design is None and used == []
+    assert notes == [
+        "age is the same for every participant",
+        "gender is the same for every participant",
+    ]
+    assert covariates_for({}, ["01"]) == (None, [], [])
