@@ -137,16 +137,19 @@ def input_error(
 ) -> DataError | None:
     """Return the :class:`DataError` for a library's error on an input file, or None.
 
-    The one place where errors of nibabel (``ImageFileError``), gzip/zlib (a file that is not
-    gzip or is cut short), pandas (an empty or malformed table, a missing column) and text
-    decoding become one-line messages naming the file.
+    The one place where errors of nibabel (``ImageFileError``, data cut short), gzip/zlib (a
+    file that is not gzip or is cut short), pandas (an empty or malformed table, a missing
+    column) and text decoding become one-line messages naming the file. The file named is the
+    one that nibabel's ``load`` or pandas' ``read_csv`` was reading when the error was raised
+    (found in the traceback), else ``path``: a block reading an atlas may fail on its label
+    table.
 
     Parameters
     ----------
     error : BaseException
         The error raised while reading ``path``.
     path : str or os.PathLike
-        The input file being read.
+        The input file being read (or what it belongs to, e.g. an ``--atlas`` value).
     strategy : str or None
         The denoising strategy that selected columns of ``path`` (a confounds file): a
         ``KeyError`` then means that the file lacks a column the strategy needs.
@@ -167,6 +170,7 @@ def input_error(
 
     if isinstance(error, AppError):
         return None
+    path = _file_being_read(error) or path
     if isinstance(error, KeyError) and strategy is not None:
         columns = _missing_columns(error)
         return DataError(
@@ -175,20 +179,37 @@ def input_error(
             "strategy its columns support (see --strategy)."
         )
     if isinstance(error, pd.errors.EmptyDataError):
-        return DataError(
-            f"{path} is empty (no header row, no data); re-create it (re-run fMRIPrep) or leave "
-            "its run out."
-        )
+        return DataError(f"{path} is empty (no header row, no data); re-create it.")
     if isinstance(error, pd.errors.ParserError):
         return DataError(
-            f"{path} is not a valid tab-separated table ({_one_line(error, path)}); re-create it "
-            "(re-run fMRIPrep)."
+            f"{path} is not a valid tab-separated table ({_one_line(error, path)}); re-create it."
         )
     if isinstance(error, UnicodeDecodeError):
         return DataError(f"{path} is not UTF-8 text ({error.reason}); re-create it.")
-    if isinstance(error, ImageFileError | gzip.BadGzipFile | zlib.error | EOFError):
+    cut_short = type(error) is OSError and error.errno is None  # nibabel: "file damaged?"
+    if cut_short or isinstance(error, ImageFileError | gzip.BadGzipFile | zlib.error | EOFError):
         return DataError(_unreadable_image(path, _one_line(error, path)))
     return None
+
+
+# The functions that read an input file, and their argument naming it (public parameter names).
+_READERS = {
+    ("pandas.io.parsers.readers", "read_csv"): "filepath_or_buffer",
+    ("nibabel.loadsave", "load"): "filename",
+}
+
+
+def _file_being_read(error: BaseException) -> str | None:
+    """Return the file that ``read_csv`` or ``nib.load`` was reading when ``error`` was raised."""
+    found, tb = None, error.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        argument = _READERS.get((frame.f_globals.get("__name__"), frame.f_code.co_name))
+        value = frame.f_locals.get(argument) if argument else None
+        if isinstance(value, str | os.PathLike):
+            found = os.fspath(value)
+        tb = tb.tb_next
+    return found
 
 
 @contextlib.contextmanager

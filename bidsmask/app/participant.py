@@ -112,7 +112,8 @@ def process_run(job: RunJob) -> RunOutcome:
         status, outputs, notes, reason = process(job)
     except Exception as exc:  # one bad run must not stop the others
         logger.debug("Run %s failed", job.stem, exc_info=True)
-        info = {"Status": FAILED, "Reason": str(exc), "Entities": job.source}
+        why = " ".join(str(exc).split()) or type(exc).__name__  # one line, whatever raised it
+        info = {"Status": FAILED, "Reason": why, "Entities": job.source}
         try:
             writer.write_json(writer.run_marker_path(job.config.output_dir, job.stem), info)
         except OSError as write_error:
@@ -121,7 +122,7 @@ def process_run(job: RunJob) -> RunOutcome:
             label,
             FAILED,
             time.perf_counter() - start,
-            reason=str(exc),
+            reason=why,
             exit_code=exit_code_for(exc),
         )
     return RunOutcome(label, status, time.perf_counter() - start, outputs, reason, notes=notes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,7 @@ def _half_the_rows(path: Path) -> None:
         (BOLD, _truncated, "is truncated"),
         (BOLD, _empty, "is empty"),
         (MASK, _random_bytes, "is not a gzip file"),
+        (MASK, _truncated, "The file may be truncated or corrupt"),
         (MASK, _uncompressed_nifti, "is not a gzip file"),
         (CONFOUNDS, _empty, "is empty (no header row, no data)"),
         (CONFOUNDS, _random_bytes, "is not UTF-8 text"),
@@ -137,14 +139,29 @@ def test_coordinates_outside_the_brain_name_the_atlas_and_the_run(run, tmp_path)
     assert f"--atlas {coords} cannot be used for run {STEM}" in _failure_line(err)
 
 
-def test_unreadable_local_atlas_exits_65_before_any_run(run, tmp_path):
-    atlas = tmp_path / "broken_dseg.nii.gz"
-    _random_bytes(atlas)
-    code, err = run("--atlas", str(atlas))
+@pytest.mark.parametrize(
+    "damaged, damage, message",
+    [
+        ("image", _random_bytes, "is not gzip-compressed"),
+        ("image", _truncated, "cannot be read as an image"),
+        ("table", _empty, "is empty (no header row, no data)"),
+        ("table", _random_bytes, "is not UTF-8 text"),
+    ],
+)
+def test_unreadable_local_atlas_exits_65_naming_the_file(
+    run, tmp_path, templateflow_dir, damaged, damage, message
+):
+    # A local copy of the fixture's Schaefer atlas, its label table beside it.
+    name = "atlas-Schaefer2018_desc-100Parcels7Networks_dseg"
+    atlas = {"image": tmp_path / "mine_dseg.nii.gz", "table": tmp_path / "mine_dseg.tsv"}
+    shutil.copy(next(templateflow_dir.rglob(f"*res-02_{name}.nii.gz")), atlas["image"])
+    shutil.copy(next(templateflow_dir.rglob(f"*_{name}.tsv")), atlas["table"])
+    damage(atlas[damaged])
+    code, err = run("--atlas", str(atlas["image"]))
     assert code == 65
-    assert "Traceback" not in err and "[1/" not in err
-    (line,) = [ln for ln in err.splitlines() if str(atlas) in ln]
-    assert "is not gzip-compressed" in line
+    assert "Traceback" not in err and "[1/" not in err  # before any run starts
+    (line,) = [ln for ln in err.splitlines() if message in ln]
+    assert line.startswith(f"ERROR: {atlas[damaged]} ")
 
 
 def _cli(*args: str, env: dict | None = None, no_temp: bool = False) -> subprocess.CompletedProcess:
