@@ -82,8 +82,8 @@ def damaged(fmriprep_dir, tmp_path_factory) -> dict:
     out = root / "out"
     args = [str(data), str(out), "participant", "--participant-label", "01", "--task", "rest"]
     args += ["--atlas", str(atlas), "--strategy", "simple", "scrubbing"]
-    args += ["--dummy-scans", str(N_DUMMY), "--work-dir", str(root / "work")]
-    assert main(args) == 0
+    args += ["--dummy-scans", str(N_DUMMY), "--save-denoised-bold"]
+    assert main([*args, "--work-dir", str(root / "work")]) == 0
     assert main([str(data), str(out), "group", "--work-dir", str(root / "work")]) == 0
     has_data = np.isfinite(values).all(axis=3) & (values != 0).any(axis=3)
     confounds = pd.read_csv(func / f"{STEM}_desc-confounds_timeseries.tsv", sep="\t")
@@ -143,6 +143,15 @@ def test_the_log_warns_with_run_atlas_and_reasons(damaged):
     record = json.loads(record.read_text())
     labels, mask, has_data = damaged["labels"], damaged["mask"], damaged["has_data"]
     assert record["VoxelsWithoutData"] == np.sum((labels > 0) & mask & ~has_data)
+
+
+def test_denoised_bold_is_nan_where_voxels_lack_data(damaged):
+    (path,) = (damaged["out"] / "sub-01" / "func").glob(f"{STEM}_*desc-simple_bold.nii.gz")
+    values = np.asarray(nib.load(path).dataobj)
+    mask, has_data = damaged["mask"], damaged["has_data"]
+    assert np.isnan(values[mask & ~has_data]).all()
+    inside = values[mask & has_data]
+    assert np.isfinite(inside).all() and (inside.max(axis=1) > inside.min(axis=1)).all()
 
 
 def _scrubbed(confounds: pd.DataFrame, fd: float = 0.5, dvars: float = 1.5, scrub: int = 5):
