@@ -317,3 +317,18 @@ def test_options_mask_gm_denoised_bold_and_two_processes(fmriprep_dir, tf_env, t
     log = "".join(path.read_text() for path in (out / "logs").glob("*.log"))
     assert "2 worker process(es) × " in log and "BLAS/OpenMP thread(s)" in log
     assert "Prepared 1 atlas grid(s)" in log
+
+
+def test_no_output_column_is_constant(out):
+    """Every time series column and matrix row has data or is n/a entirely (issue 17)."""
+    tables = sorted(out.rglob("*_timeseries.tsv"))
+    assert len(tables) == len(RUNS) * len(STRATEGIES) * 2
+    for path in tables:
+        values = pd.read_csv(path, sep="\t", na_values="n/a").to_numpy()
+        present = ~np.isnan(values).all(axis=0)
+        assert np.isfinite(values[:, present]).all(), path.name
+        assert (values[:, present].max(axis=0) > values[:, present].min(axis=0)).all(), path.name
+    for path in sorted(out.rglob("*_relmat.tsv")):
+        matrix = pd.read_csv(path, sep="\t", index_col=0, na_values="n/a").to_numpy()
+        rows = ~np.isnan(matrix).all(axis=1)
+        assert np.isfinite(matrix[np.ix_(rows, rows)]).all(), path.name
