@@ -85,6 +85,14 @@ def test_docker_workflow_builds_runs_read_only_and_pushes_only_tags():
     demo = next(s["run"] for s in steps if "bidsmask-demo" in s.get("run", ""))
     assert "--read-only" in demo and "--tmpfs /tmp" in demo and "--network none" in demo
     assert '--user "$(id -u):$(id -g)"' in demo
+    # A read-only run with neither a writable /tmp nor --work-dir: exit 73, one line, no traceback.
+    no_tmp = next(s["run"] for s in steps if "no-tmp" in s.get("run", ""))
+    command = no_tmp[no_tmp.index("docker run") : no_tmp.index("|| code=$?")]
+    assert "--read-only" in command and "--tmpfs" not in command and "--work-dir" not in command
+    assert 'test "$code" -eq 73' in no_tmp and "Traceback" in no_tmp
+    # The image also builds with the legacy builder (no BuildKit).
+    legacy = next(s["run"] for s in steps if "DOCKER_BUILDKIT=0" in s.get("run", ""))
+    assert "docker build" in legacy and "--version" in legacy
     apptainer = next(s["run"] for s in steps if "apptainer run" in s.get("run", ""))
     assert "--cleanenv" in apptainer and "docker-daemon://" in apptainer
     tag_only = "startsWith(github.ref, 'refs/tags/v')"
