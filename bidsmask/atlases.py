@@ -103,8 +103,9 @@ class Atlas:
     ----------
     spec : AtlasSpec
         What was asked for.
-    kind : {"labels", "maps", "spheres"}
-        Deterministic labels, probabilistic maps (one volume per region) or sphere centres.
+    kind : {"labels", "maps", "spheres", "cifti"}
+        Deterministic labels, probabilistic maps (one volume per region), sphere centres, or
+        grayordinate labels (a ``.dlabel.nii``, :mod:`bidsmask.app.cifti_atlases`).
     region_ids : tuple of int
         Label value (labels), 1-based volume number (maps) or 1-based row (spheres) per region.
     region_names : tuple of str
@@ -155,7 +156,12 @@ class Atlas:
         """Content of ``atlas-<label>_description.json`` (BEP038 draft fields)."""
         desc = {
             "Name": self.spec.name if not self.spec.desc else f"{self.spec.name} {self.spec.desc}",
-            "AtlasType": {"labels": "dseg", "maps": "probseg", "spheres": "coordinates"}[self.kind],
+            "AtlasType": {
+                "labels": "dseg",
+                "cifti": "dseg",
+                "maps": "probseg",
+                "spheres": "coordinates",
+            }[self.kind],
             "NumberOfRegions": len(self.region_ids),
             "SpatialReference": self.template or self.space,
             "Source": self.spec.text,

@@ -173,7 +173,8 @@ def _build_parser() -> argparse.ArgumentParser:
         type=_type(Space.parse, "a space"),
         help="output spaces of the fMRIPrep runs to use, optionally with a resolution "
         "(e.g. MNI152NLin2009cAsym:res-2, MNI152NLin6Asym, T1w). Without res-, every resolution "
-        f"present is used. Default: {cfg.DEFAULT_SPACE}.",
+        "present is used. fsLR (fsLR:den-91k by default, or fsLR:den-170k) uses fMRIPrep's "
+        f"CIFTI grayordinate runs (*_bold.dtseries.nii). Default: {cfg.DEFAULT_SPACE}.",
     )
 
     atl = parser.add_argument_group("atlases")
@@ -189,6 +190,16 @@ def _build_parser() -> argparse.ArgumentParser:
         "set (Power2011, Dosenbach2010) or a CSV of x,y,z coordinates (spheres of --radius); "
         "with --space T1w, fMRIPrep's own aparcaseg or aseg. "
         f"Default: {cfg.DEFAULT_ATLAS}.",
+    )
+    atl.add_argument(
+        "--atlas-dataset",
+        nargs="+",
+        metavar="PATH",
+        type=Path,
+        default=[],
+        help="BIDS-Atlas folders (as XCP-D's) where --atlas NAME finds grayordinate atlases for "
+        "fsLR runs: tpl-fsLR_atlas-NAME_den-<den>_dseg.dlabel.nii with its .tsv. In fsLR, "
+        "--atlas also takes a .dlabel.nii path. Default: none.",
     )
     atl.add_argument(
         "--radius",
@@ -471,6 +482,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         bids_filters=ns.bids_filter_file or {},
         spaces=tuple(dict.fromkeys(ns.space)),
         atlases=atlases,
+        atlas_datasets=_atlas_datasets(ns.atlas_dataset),
         radius=ns.radius,
         strategies=strategies,
         fd_threshold=ns.fd_threshold,
@@ -496,6 +508,15 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         verbosity=-1 if ns.quiet else ns.verbose,
         argv=tuple(argv),
     )
+
+
+def _atlas_datasets(paths: list[Path]) -> tuple[Path, ...]:
+    """Resolve the --atlas-dataset folders (MissingInputError for one that does not exist)."""
+    folders = tuple(dict.fromkeys(p.expanduser().resolve() for p in paths))
+    for folder in folders:
+        if not folder.is_dir():
+            raise MissingInputError(f"--atlas-dataset: folder not found: {folder}.")
+    return folders
 
 
 def _run_level(config: Config, log_file: Path) -> int:

@@ -40,7 +40,11 @@ MASK_CHOICES = ("fmriprep", "epi", "gm")
 STANDARDIZE_CHOICES = ("zscore_sample", "zscore", "psc", "none")
 CONNECTIVITY_CHOICES = ("correlation", "partial-correlation", "covariance", "none")
 
-_SPACE_RE = re.compile(r"^(?P<name>[A-Za-z0-9]+)(?::res-(?P<res>[A-Za-z0-9]+))?$")
+_SPACE_RE = re.compile(
+    r"^(?P<name>[A-Za-z0-9]+)(?::res-(?P<res>[A-Za-z0-9]+))?(?::den-(?P<den>[A-Za-z0-9]+))?$"
+)
+#: Grayordinate (CIFTI) spaces and their default density.
+CIFTI_SPACES = {"fsLR": "91k"}
 
 
 @dataclass(frozen=True)
@@ -53,21 +57,26 @@ class Space:
         The ``space-`` label, e.g. ``"MNI152NLin2009cAsym"`` or ``"T1w"``.
     res : str or None
         The ``res-`` label (``"2"`` for ``res-2``); None selects every resolution found.
+    den : str or None
+        The ``den-`` label of a grayordinate space (``fsLR`` defaults to ``"91k"``).
 
     Examples
     --------
     >>> Space.parse("MNI152NLin2009cAsym:res-2")
-    Space(name='MNI152NLin2009cAsym', res='2')
+    Space(name='MNI152NLin2009cAsym', res='2', den=None)
     >>> str(Space("T1w"))
     'T1w'
+    >>> str(Space.parse("fsLR"))
+    'fsLR:den-91k'
     """
 
     name: str
     res: str | None = None
+    den: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> Space:
-        """Parse ``NAME`` or ``NAME:res-LABEL`` (fMRIPrep's ``--output-spaces`` syntax).
+        """Parse ``NAME``, ``NAME:res-LABEL`` or ``fsLR:den-LABEL`` (fMRIPrep's syntax).
 
         Parameters
         ----------
@@ -88,20 +97,36 @@ class Space:
         if match is None:
             raise ValueError(
                 f"invalid space {text!r}: use a space label such as 'MNI152NLin2009cAsym', "
-                "optionally with a resolution, e.g. 'MNI152NLin2009cAsym:res-2'"
+                "optionally with a resolution, e.g. 'MNI152NLin2009cAsym:res-2', or a "
+                "grayordinate space with its density, e.g. 'fsLR:den-91k'"
             )
-        res = match["res"]
+        res, den = match["res"], match["den"]
         if res is not None and res.isdigit():
             res = str(int(res))  # 'res-02' and 'res-2' are the same resolution
-        return cls(match["name"], res)
+        if den is not None and match["name"] not in CIFTI_SPACES:
+            raise ValueError(
+                f"invalid space {text!r}: den- applies to grayordinate spaces "
+                f"({', '.join(CIFTI_SPACES)}), e.g. 'fsLR:den-91k'"
+            )
+        if match["name"] in CIFTI_SPACES:
+            den = den or CIFTI_SPACES[match["name"]]
+        return cls(match["name"], res, den)
+
+    @property
+    def is_cifti(self) -> bool:
+        """Whether this is a grayordinate space (CIFTI ``dtseries`` runs)."""
+        return self.name in CIFTI_SPACES
 
     @property
     def entities(self) -> dict[str, str]:
-        """Return the BIDS entities of this space (``space`` and, when set, ``res``)."""
-        return {"space": self.name} if self.res is None else {"space": self.name, "res": self.res}
+        """Return the BIDS entities of this space (``space``, and ``res``/``den`` when set)."""
+        ents = {"space": self.name, "res": self.res, "den": self.den}
+        return {k: v for k, v in ents.items() if v is not None}
 
     def __str__(self) -> str:
-        return self.name if self.res is None else f"{self.name}:res-{self.res}"
+        return self.name + "".join(
+            f":{k}-{v}" for k, v in (("res", self.res), ("den", self.den)) if v is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -127,6 +152,8 @@ class Config:
         Output spaces.
     atlases : tuple of str
         Atlas specifications, as typed (resolved by :mod:`bidsmask.atlases`).
+    atlas_datasets : tuple of Path
+        BIDS-Atlas folders searched for grayordinate atlases (``--atlas-dataset``).
     radius : float
         Sphere radius in mm for coordinate atlases.
     strategies : tuple of str
@@ -187,6 +214,7 @@ class Config:
     bids_filters: dict[str, Any] = field(default_factory=dict)
     spaces: tuple[Space, ...] = (Space(DEFAULT_SPACE),)
     atlases: tuple[str, ...] = (DEFAULT_ATLAS,)
+    atlas_datasets: tuple[Path, ...] = ()
     radius: float = DEFAULT_RADIUS
     strategies: tuple[str, ...] = (DEFAULT_STRATEGY,)
     fd_threshold: float | None = None

@@ -16,7 +16,7 @@ after the run's outputs) and writes, at the root of OUTPUT_DIR:
   (+ ``.json``): the average over runs of the run matrices — correlations (Pearson and partial)
   averaged in Fisher z space (:func:`bidsmask.connectivity.fisher_z_average`), covariances
   arithmetically; an entry missing in a run (region below the minimum coverage) is averaged over
-  the runs that have it;
+  the runs that have it; for grayordinate (fsLR) atlases also as a CIFTI ``.pconn.nii``;
 - the denoising quality of each strategy (QC-FC, distance dependence, temporal degrees of freedom
   lost): ``space-…_atlas-…_meas-QCFC_desc-<strategy>_relmat.tsv`` and ``desc-denoising_qc.tsv``
   (:mod:`bidsmask.app.denoising`), from the combined runs where ``--combine-runs`` made them.
@@ -31,10 +31,11 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from bidsmask import connectivity, masking
+from bidsmask import cifti, connectivity, masking
 from bidsmask.app import denoising
 from bidsmask.app.config import Config
 from bidsmask.app.exitcodes import DataError, NoMatchError
@@ -274,4 +275,15 @@ def group_connectivity(output_dir: Path, records: list[dict]) -> list[Path]:
         }
         writer.write_json(output_dir / f"{name}.json", sidecar)
         written += [output_dir / f"{name}.tsv", output_dir / f"{name}.json"]
+        written += _group_pconn(output_dir / f"{name}.pconn.nii", average, files[0])
     return written
+
+
+def _group_pconn(path: Path, average: np.ndarray, first_tsv: Path) -> list[Path]:
+    """Write the average as a CIFTI pconn too when the runs' matrices have one (fsLR atlases)."""
+    run_pconn = first_tsv.with_suffix(".pconn.nii")
+    if not run_pconn.is_file():
+        return []
+    parcels = nib.load(run_pconn).header.get_axis(0)
+    writer.write_nifti(path, cifti.pconn_image(average.astype(np.float32), parcels))
+    return [path]

@@ -37,6 +37,7 @@ import nibabel as nib
 
 from bidsmask._version import __version__
 from bidsmask.app import atlas_cache, resources
+from bidsmask.app.cifti_atlases import load_cifti_atlas
 from bidsmask.app.combine import combine_runs
 from bidsmask.app.config import Config
 from bidsmask.app.exitcodes import (
@@ -227,7 +228,7 @@ def plan_jobs(config: Config, runs: list[RunRecord]) -> list[RunJob]:
     resolved: dict[tuple[str, str | None], tuple[tuple[Atlas, ...], tuple[AtlasSpec, ...]]] = {}
     jobs = []
     for run in runs:
-        key = (run.space, run.res)
+        key = (run.space, run.res or run.entities.get("den"))
         if key not in resolved:
             atlases, native = [], []
             for text in config.atlases:
@@ -237,7 +238,13 @@ def plan_jobs(config: Config, runs: list[RunRecord]) -> list[RunJob]:
                     continue
                 try:
                     with reading(spec.path or text):
-                        atlases.append(load_atlas(spec, run.space, run.res))
+                        if run.mask is None:  # a grayordinate run: the atlas must be a dlabel
+                            atlas = load_cifti_atlas(
+                                spec, run.space, run.entities.get("den"), config.atlas_datasets
+                            )
+                        else:
+                            atlas = load_atlas(spec, run.space, run.res)
+                    atlases.append(atlas)
                 except FileNotFoundError as exc:
                     raise MissingInputError(f"--atlas {text}: {exc}") from None
                 except ValueError as exc:
@@ -267,6 +274,8 @@ def prepare_atlases(jobs: list[RunJob], cache_dir: Path) -> list[RunJob]:
     """
     todo = []
     for job in jobs:
+        if job.grayordinates:
+            continue  # dlabel atlases are aligned by index in the run itself (cheap)
         if job.config.overwrite or not _is_complete(job):
             try:
                 with reading(job.run.bold):

@@ -81,6 +81,11 @@ class RunJob:
         return naming.run_stem(self.run.entities)
 
     @property
+    def grayordinates(self) -> bool:
+        """Whether the run is a CIFTI dense time series (processed by ``app.run_cifti``)."""
+        return self.run.bold.name.endswith(".dtseries.nii")
+
+    @property
     def outputs(self) -> RunOutputs:
         """The run's output plan: every file it writes (atlases, then native atlases)."""
         atlases = [(a.entities, a.kind) for a in self.atlases]
@@ -93,7 +98,8 @@ class RunJob:
             tuple(
                 (m, connectivity.MEASURES[CONNECTIVITY_KINDS[m]][0]) for m in config.connectivity
             ),
-            config.save_denoised_bold,
+            config.save_denoised_bold and not self.grayordinates,
+            self.grayordinates,
         )
 
 
@@ -117,6 +123,10 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         ``(status, files written, notes for -v, reason)``; status is ``done``, or ``skipped``
         when every strategy left too few volumes. Errors propagate (the caller records them).
     """
+    if job.grayordinates:
+        from bidsmask.app.run_cifti import process_grayordinates
+
+        return process_grayordinates(job)
     config, run, out = job.config, job.run, job.config.output_dir
     with reading(run.bold):
         bold = nib.load(run.bold)  # lazy: only the header is read here
@@ -168,16 +178,25 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         "Strategies": {},
     }
     notes = [f"mask ({config.mask}): {int(mask.sum())} voxels; {len(specs)} extraction(s)"]
-    skips = []
+    for context in strategy_contexts(job, n_volumes, fd, uris, record, notes):
+        files, coverage = _write_strategy(context, atlases, built, signals, mask_img)
+        record_strategy(context, files, coverage, record, notes)
+        written += files
+    return finish_run(job, written, record, notes)
+
+
+def strategy_contexts(job: RunJob, n_volumes: int, fd, uris: dict, record: dict, notes: list):
+    """Yield the cleaning context of each strategy; record those leaving too few volumes."""
+    config = job.config
     for strategy in config.strategies:
         overrides = {
             "fd_threshold": config.fd_threshold,
             "std_dvars_threshold": config.std_dvars_threshold,
             "n_dummy_scans": config.dummy_scans,
         }
-        with reading(run.confounds, strategy):
+        with reading(job.run.confounds, strategy):
             confounds, sample_mask, params = load_strategy(
-                run.bold, strategy, **{k: v for k, v in overrides.items() if v is not None}
+                job.run.bold, strategy, **{k: v for k, v in overrides.items() if v is not None}
             )
         kept = np.arange(n_volumes) if sample_mask is None else np.asarray(sample_mask)
         info = {"VolumesKept": int(kept.size), **volume_accounting(params["censored"])}
@@ -187,26 +206,38 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         too_few = _too_few_volumes(kept.size, confounds.shape[1], config.min_volumes)
         if too_few:
             record["Strategies"][strategy] = {"Status": SKIPPED, "Reason": too_few, **info}
-            skips.append(f"{strategy}: skipped, {too_few}")
-            notes.append(skips[-1])
+            notes.append(f"{strategy}: skipped, {too_few}")
             continue
-        context = _Context(job, strategy, params, confounds, kept, uris, info)
-        files, coverage = _write_strategy(context, atlases, built, signals, mask_img)
-        written += files
-        notes.append(
-            f"{strategy}: {kept.size}/{n_volumes} volumes kept, {confounds.shape[1]} regressors, "
-            f"lowest region coverage {min(coverage.values()):.2f}, {len(files)} files"
-        )
-        record["Strategies"][strategy] = {
-            "Status": DONE,
-            "MinRegionCoverage": coverage,
-            "Outputs": [str(f) for f in files],
-            **info,
-        }
-    if all(rec["Status"] == SKIPPED for rec in record["Strategies"].values()):
+        yield _Context(job, strategy, params, confounds, kept, uris, info)
+
+
+def record_strategy(ctx, files: list[Path], coverage: dict, record: dict, notes: list) -> None:
+    """Add a written strategy to the run's record and notes."""
+    n_volumes = ctx.info["VolumesKept"] + ctx.info["VolumesCensored"]
+    notes.append(
+        f"{ctx.strategy}: {ctx.kept.size}/{n_volumes} volumes kept, {ctx.confounds.shape[1]} "
+        f"regressors, lowest region coverage {min(coverage.values()):.2f}, {len(files)} files"
+    )
+    record["Strategies"][ctx.strategy] = {
+        "Status": DONE,
+        "MinRegionCoverage": coverage,
+        "Outputs": [str(f) for f in files],
+        **ctx.info,
+    }
+
+
+def finish_run(job: RunJob, written: list[Path], record: dict, notes: list):
+    """Set the run's status from its strategies and write its completion record, last."""
+    strategies = record["Strategies"].values()
+    if all(rec["Status"] == SKIPPED for rec in strategies):
         record["Status"] = SKIPPED
+    skips = [
+        f"{s}: skipped, {r['Reason']}"
+        for s, r in record["Strategies"].items()
+        if r["Status"] == SKIPPED
+    ]
     reason = "; ".join(skips) if record["Status"] == SKIPPED else ""
-    writer.mark_run_complete(out, job.stem, written, record)
+    writer.mark_run_complete(job.config.output_dir, job.stem, written, record)
     return record["Status"], [str(p) for p in written], notes, reason
 
 

@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 _ENTITY = re.compile(r"([a-zA-Z]+)-([a-zA-Z0-9]+)")
 _SPACE_ENTITIES = ("space", "cohort", "res", "den")
 _BOLD_TAIL = "_desc-preproc_bold"
+_VOLUME_QUERY = {"desc": "preproc", "extension": [".nii.gz", ".nii"]}
+#: Grayordinate spaces, whose runs are CIFTI dense time series (see ``_cifti_runs``).
+CIFTI_SPACES = frozenset({"fsLR"})
 
 
 class ParticipantNotFoundError(LookupError):
@@ -56,7 +59,7 @@ class RunRecord:
     Attributes
     ----------
     bold, mask : pathlib.Path
-        The preprocessed BOLD and its brain mask.
+        The preprocessed BOLD and its brain mask (``None`` for a grayordinate ``dtseries``).
     confounds : pathlib.Path
         The confounds TSV (``desc-confounds_timeseries`` or pre-20.2 ``_regressors``).
     confounds_json : pathlib.Path or None
@@ -75,7 +78,7 @@ class RunRecord:
     """
 
     bold: Path
-    mask: Path
+    mask: Path | None
     confounds: Path
     repetition_time: float
     entities: dict = field(default_factory=dict)
@@ -312,13 +315,14 @@ def collect_runs(
     for text in spaces:
         name, extra = parse_space(getattr(text, "name", text))
         res = getattr(text, "res", None) or extra.pop("res", None)
+        # grayordinate runs: *_space-fsLR_den-91k_bold.dtseries.nii (no desc entity)
+        kind = {"extension": ".dtseries.nii"} if name in CIFTI_SPACES else _VOLUME_QUERY
         files = layout.get(
             return_type="file",
             subject=subjects,
             datatype="func",
-            desc="preproc",
             suffix="bold",
-            extension=[".nii.gz", ".nii"],
+            **kind,
             **{**query, "space": name},
         )
         for f in files:
@@ -335,7 +339,12 @@ def collect_runs(
             f"{dict(bids_filters or {}).get('bold', {})}; check the selection against the "
             "files in the func folders."
         )
-    return [_record(root, bold) for bold in sorted(bolds, key=lambda p: p.name)]
+    from bidsmask.bids._cifti_runs import cifti_record
+
+    return [
+        cifti_record(root, bold) if bold.name.endswith(".dtseries.nii") else _record(root, bold)
+        for bold in sorted(bolds, key=lambda p: p.name)
+    ]
 
 
 def _save_database(layout, work_dir: Path, root: Path, subjects: Sequence[str]) -> Path:

@@ -15,6 +15,13 @@ Roles of the files of a run::
                                                                                measure
     bold        …_desc-<strategy>_bold.nii.gz                                  per strategy, with
                                                                                ``--save-denoised-bold``
+
+Grayordinate (CIFTI) runs have no mask; per atlas they add the coverage map and, beside each
+TSV, its CIFTI twin (the TSV's JSON sidecar describes both)::
+
+    coverage    …_atlas-<A>_den-<d>_stat-coverage_boldmap.pscalar.nii         per atlas
+    ptseries    …_atlas-<A>_den-<d>_stat-mean_desc-<strategy>_timeseries.ptseries.nii
+    pconn       …_atlas-<A>_den-<d>_meas-<measure>_desc-<strategy>_relmat.pconn.nii
 """
 
 from __future__ import annotations
@@ -44,8 +51,8 @@ def sidecar_path(path: Path | str) -> Path:
 
 
 def with_sidecars(paths: Iterable[Path]) -> list[Path]:
-    """Return each path followed by its sidecar."""
-    return [p for path in paths for p in (Path(path), sidecar_path(path))]
+    """Return each path followed by its sidecar (a sidecar shared by two files listed once)."""
+    return list(dict.fromkeys(p for path in paths for p in (Path(path), sidecar_path(path))))
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,8 @@ class RunOutputs:
         Each connectivity option and its BEP017 ``meas`` value (``PearsonCorrelation`` …).
     denoised_bold : bool
         Whether the cleaned voxels are written as 4D NIfTI.
+    grayordinates : bool
+        A CIFTI run: no mask; coverage maps, ptseries and pconn files besides the TSVs.
 
     Examples
     --------
@@ -101,6 +110,7 @@ class RunOutputs:
     strategies: tuple[tuple[str, str], ...]
     measures: tuple[tuple[str, str], ...] = ()
     denoised_bold: bool = False
+    grayordinates: bool = False
 
     def _desc(self, strategy: str) -> str:
         for name, desc in self.strategies:
@@ -131,6 +141,21 @@ class RunOutputs:
         path = naming.build_path(ents, "relmat", ".tsv")
         return OutputFile("relmat", path, atlas, strategy, measure)
 
+    def ptseries(self, atlas: int, strategy: str) -> OutputFile:
+        """Return the CIFTI parcellated time series that goes with :meth:`timeseries`."""
+        path = self.timeseries(atlas, strategy).path
+        return OutputFile("ptseries", path.with_suffix(".ptseries.nii"), atlas, strategy)
+
+    def pconn(self, atlas: int, strategy: str, measure: str) -> OutputFile:
+        """Return the CIFTI parcel matrix that goes with :meth:`relmat`."""
+        path = self.relmat(atlas, strategy, measure).path.with_suffix(".pconn.nii")
+        return OutputFile("pconn", path, atlas, strategy, measure)
+
+    def coverage(self, atlas: int) -> OutputFile:
+        """Return the coverage map of one atlas on a grayordinate run (a pscalar)."""
+        ents = {**self.source, **self.atlases[atlas][0], "stat": "coverage"}
+        return OutputFile("coverage", naming.build_path(ents, "boldmap", ".pscalar.nii"), atlas)
+
     def bold(self, strategy: str) -> OutputFile:
         """Return the denoised BOLD of one strategy."""
         path = naming.build_path({**self.source, "desc": self._desc(strategy)}, "bold", ".nii.gz")
@@ -141,7 +166,10 @@ class RunOutputs:
         files = []
         for i in range(len(self.atlases)):
             files.append(self.timeseries(i, strategy))
-            files += [self.relmat(i, strategy, m) for m, _ in self.measures]
+            files += [self.ptseries(i, strategy)] if self.grayordinates else []
+            for measure, _ in self.measures:
+                files.append(self.relmat(i, strategy, measure))
+                files += [self.pconn(i, strategy, measure)] if self.grayordinates else []
         if self.denoised_bold:
             files.append(self.bold(strategy))
         return files
@@ -149,7 +177,10 @@ class RunOutputs:
     def files(self, skipped: Iterable[str] = ()) -> list[Path]:
         """Every file of a complete run, sidecars included (``skipped``: strategies left out)."""
         skipped = set(skipped)
-        planned = [self.mask()]
+        if self.grayordinates:
+            planned = [self.coverage(i) for i in range(len(self.atlases))]
+        else:
+            planned = [self.mask()]
         for strategy, _ in self.strategies:
             if strategy not in skipped:
                 planned += self.strategy_files(strategy)

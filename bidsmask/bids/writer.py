@@ -435,6 +435,14 @@ def write_atlas(output_dir: str | os.PathLike, atlas: Atlas) -> list[Path]:
             dumps_json(atlas.description()),
         ),
     ]
+    if atlas.kind == "cifti":  # the dlabel, copied as it is
+        target = out / atlas_filename(
+            ents["atlas"], suffix, ".dlabel.nii", seg=ents.get("seg"), space=atlas.space
+        )
+        if not _same_copy(target, Path(atlas.image)):
+            with atomic_path(target) as tmp:
+                shutil.copyfile(atlas.image, tmp)
+        return [*paths, target]
     if atlas.image is not None and atlas.spec.source != "native":
         target = out / atlas_filename(
             ents["atlas"], suffix, ".nii.gz", seg=ents.get("seg"), space=atlas.space, res=atlas.res
@@ -457,7 +465,8 @@ def _same_copy(target: Path, source: Path) -> bool:
     """
     if not target.is_file():
         return False
-    return not source.name.endswith(".nii.gz") or target.stat().st_size == source.stat().st_size
+    byte_copy = source.name.endswith((".nii.gz", ".dlabel.nii"))  # copied as they are
+    return not byte_copy or target.stat().st_size == source.stat().st_size
 
 
 def _write_if_changed(path: Path, text: str) -> Path:

@@ -23,6 +23,7 @@ from bidsmask.datagen._anatomy import (
     translation,
 )
 from bidsmask.datagen._bold import check_run_parameters, render_bold, simulate_timecourses
+from bidsmask.datagen._cifti import grayordinates_91k, small_grayordinates, write_dtseries
 from bidsmask.datagen._confounds import compute_confounds
 from bidsmask.datagen._io import save_json, save_nifti
 from bidsmask.datagen._parcels import aparcaseg
@@ -184,6 +185,7 @@ def make_fmriprep_dataset(
     decimation: int = DECIMATION,
     n_non_steady: int = 1,
     motion_scales: Sequence[float] | None = None,
+    grayordinates: str | None = None,
 ) -> Path:
     """Write a small synthetic fMRIPrep (≥ 21) derivatives dataset.
 
@@ -219,6 +221,11 @@ def make_fmriprep_dataset(
         ``task-rest`` ``run-1`` and ``run-2`` in MNI space only, whose head motion (drift and
         jerks, hence framewise displacement and the motion artefact) is multiplied by the
         value; ``participants.tsv`` (+ ``.json``) gives each participant's ``age`` and ``sex``.
+    grayordinates : {None, "small", "91k"}, default=None
+        Also write each run as fMRIPrep's ``--cifti-output`` does,
+        ``<run>_space-fsLR_den-91k_bold.dtseries.nii`` (+ ``.dtseries.json``), on the real
+        91k layout or on :func:`bidsmask.datagen.small_grayordinates` (272 grayordinates, for
+        fast tests; same name).
 
     Returns
     -------
@@ -227,6 +234,11 @@ def make_fmriprep_dataset(
         is incomplete.
     """
     check_run_parameters(n_volumes, t_r, n_non_steady)
+    if grayordinates not in (None, "small", "91k"):
+        raise ValueError(f"grayordinates must be None, 'small' or '91k'; got {grayordinates!r}.")
+    cifti_axis = None
+    if grayordinates is not None:
+        cifti_axis = small_grayordinates() if grayordinates == "small" else grayordinates_91k()
     template = prepare_template(load_template(template_img))
     shape, affine = mni_grid(decimation)
     mni = build_anatomy(template, shape, affine)
@@ -286,6 +298,12 @@ def make_fmriprep_dataset(
                 na_rep="n/a",
             )
             save_json(folder / f"{stem}_desc-confounds_timeseries.json", metadata)
+            if cifti_axis is not None:
+                name = f"{stem}_space-fsLR_den-91k_bold.dtseries"
+                write_dtseries(
+                    folder / f"{name}.nii", cifti_axis, n_volumes, t_r=t_r, seed=seed * 100 + index
+                )
+                save_json(folder / f"{name}.json", {"RepetitionTime": t_r, "TaskName": task})
             if subject in native:
                 t1w, t1w_aparcaseg = native[subject]
                 t1w_bold = render_bold(t1w, run, rng)
