@@ -196,7 +196,6 @@ def _build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="PATH",
         type=Path,
-        default=[],
         help="BIDS-Atlas folders (as XCP-D's) where --atlas NAME finds grayordinate atlases for "
         "fsLR runs: tpl-fsLR_atlas-NAME_den-<den>_dseg.dlabel.nii with its .tsv. In fsLR, "
         "--atlas also takes a .dlabel.nii path. Default: none.",
@@ -482,7 +481,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         bids_filters=ns.bids_filter_file or {},
         spaces=tuple(dict.fromkeys(ns.space)),
         atlases=atlases,
-        atlas_datasets=_atlas_datasets(ns.atlas_dataset),
+        atlas_datasets=_atlas_datasets(ns.atlas_dataset or []),
         radius=ns.radius,
         strategies=strategies,
         fd_threshold=ns.fd_threshold,
