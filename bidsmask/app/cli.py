@@ -194,6 +194,7 @@ def _build_parser() -> argparse.ArgumentParser:
     atl.add_argument(
         "--atlas-dataset",
         nargs="+",
+        action="extend",
         metavar="PATH",
         type=Path,
         help="BIDS-Atlas folders (as XCP-D's) where --atlas NAME finds grayordinate atlases for "

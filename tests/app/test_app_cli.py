@@ -17,6 +17,8 @@ from bidsmask.app.config import Config, Space
 from bidsmask.app.exitcodes import MissingInputError, UsageError, exit_code_for
 from bidsmask.app.progress import Progress, RunOutcome, logging_to
 
+HERE = Path(__file__).parent
+
 
 @pytest.fixture
 def fmriprep(tmp_path: Path) -> Path:
@@ -166,6 +168,12 @@ LIST_OPTIONS = [
         (Space("T1w"), Space("MNI152NLin6Asym", "2")),
     ),
     ("--atlas", ["Schaefer2018:100Parcels7Networks", "Power2011"], "atlases", None),
+    (
+        "--atlas-dataset",
+        [str(HERE), str(HERE.parent)],
+        "atlas_datasets",
+        (HERE.resolve(), HERE.parent.resolve()),
+    ),
     ("--strategy", ["36P", "simple"], "strategies", None),
     ("--connectivity", ["covariance", "correlation"], "connectivity", None),
 ]
