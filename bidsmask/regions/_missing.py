@@ -107,7 +107,7 @@ class MissingData:
         """Keep the suspects' columns of the (n, n_voxels) block that was summed."""
         if self.keep_values and self.suspect.any():
             positions = np.flatnonzero(self.suspect)
-            self._records.append((start, positions, summed[:, positions].astype(np.float32)))
+            self._records.append((start, positions, summed[:, positions]))  # a copy
 
     @property
     def missing(self) -> np.ndarray:

@@ -171,3 +171,15 @@ def test_every_voxel_with_data_changes_nothing(labels, mask):
         assert_array_equal(a, b)
     assert got.missing_voxels.size == 0
     assert_array_equal(got.coverage[0], specs[0].coverage)
+
+
+def test_float64_run_leaves_out_voxels_without_data(data, labels, mask):
+    values = data.astype(np.float64) + np.linspace(0, 1e-3, data.size).reshape(data.shape)
+    img = nib.Nifti1Image(values, np.eye(4))
+    spec = LabelsSpec(labels, mask)
+    (got,) = extract_regions(img, [spec], chunk_volumes=3).signals
+    reference = LabelsSpec(labels, mask & _has_data(values), keep_masked_labels=True)
+    (expected,) = extract(nib.Nifti1Image(np.nan_to_num(values), np.eye(4)), [reference])
+    with_data = reference.voxel_counts > 0
+    assert np.isnan(got[:, ~with_data]).all()
+    assert_allclose(got[:, with_data], expected[:, with_data], rtol=1e-6)
