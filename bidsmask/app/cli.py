@@ -33,6 +33,7 @@ from bidsmask.app.exitcodes import (
     MissingInputError,
     OutputError,
     UsageError,
+    unreadable_input,
 )
 
 logger = logging.getLogger(__name__)
@@ -574,7 +575,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             logger.error("Interrupted; rerun the same command to finish (completed runs are kept).")
             return 130
-        except Exception:
+        except Exception as exc:
+            unreadable = unreadable_input(exc)  # a file that nibabel or pandas could not read
+            if unreadable is not None:
+                logger.debug("Reading an input failed", exc_info=True)
+                logger.error("%s", unreadable)
+                return unreadable.exit_code
             logger.exception("Unexpected error; please report it with the log file %s", log_file)
             return 1
 

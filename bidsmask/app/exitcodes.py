@@ -192,6 +192,27 @@ def input_error(
     return None
 
 
+def unreadable_input(error: BaseException) -> DataError | None:
+    """Return the :class:`DataError` for an error raised while reading a file, wherever it was.
+
+    The safety net behind :func:`reading`: an error raised inside nibabel's ``load`` or pandas'
+    ``read_csv`` (an output of the participant level read by the group level, for instance)
+    is mapped by :func:`input_error`, naming the file found in the traceback.
+
+    Parameters
+    ----------
+    error : BaseException
+        An error that nothing else handled.
+
+    Returns
+    -------
+    DataError or None
+        None when the error was not raised while reading a file, or is not about the file.
+    """
+    path = _file_being_read(error)
+    return None if path is None else input_error(error, path)
+
+
 # The functions that read an input file, and their argument naming it (public parameter names).
 _READERS = {
     ("pandas.io.parsers.readers", "read_csv"): "filepath_or_buffer",

@@ -48,6 +48,7 @@ from bidsmask.app.exitcodes import (
     UsageError,
     exit_code_for,
     reading,
+    unreadable_input,
 )
 from bidsmask.app.progress import (
     DONE,
@@ -113,7 +114,8 @@ def process_run(job: RunJob) -> RunOutcome:
         status, outputs, notes, reason = process(job)
     except Exception as exc:  # one bad run must not stop the others
         logger.debug("Run %s failed", job.stem, exc_info=True)
-        why = " ".join(str(exc).split()) or type(exc).__name__  # one line, whatever raised it
+        error = unreadable_input(exc) or exc
+        why = " ".join(str(error).split()) or type(error).__name__  # one line, whatever raised it
         info = {"Status": FAILED, "Reason": why, "Entities": job.source}
         try:
             writer.write_json(writer.run_marker_path(job.config.output_dir, job.stem), info)
@@ -124,7 +126,7 @@ def process_run(job: RunJob) -> RunOutcome:
             FAILED,
             time.perf_counter() - start,
             reason=why,
-            exit_code=exit_code_for(exc),
+            exit_code=exit_code_for(error),
         )
     return RunOutcome(label, status, time.perf_counter() - start, outputs, reason, notes=notes)
 

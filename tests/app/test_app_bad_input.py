@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from bidsmask.app.cli import main
-from bidsmask.app.exitcodes import DataError, input_error
+from bidsmask.app.exitcodes import DataError, input_error, unreadable_input
 
 MNI = "space-MNI152NLin2009cAsym_res-2"
 STEM = f"sub-01_task-rest_{MNI}"
@@ -164,6 +164,18 @@ def test_unreadable_local_atlas_exits_65_naming_the_file(
     assert line.startswith(f"ERROR: {atlas[damaged]} ")
 
 
+def test_group_level_names_a_damaged_participant_output(dataset, run, tmp_path, capsys):
+    assert run()[0] == 0
+    out = tmp_path / "out"
+    (relmat,) = out.glob("sub-01/func/*_relmat.tsv")
+    _empty(relmat)
+    assert main([str(dataset), str(out), "group"]) == 65
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Unexpected error" not in err
+    (line,) = [ln for ln in err.splitlines() if str(relmat) in ln]
+    assert line == f"ERROR: {relmat} is empty (no header row, no data); re-create it."
+
+
 def _cli(*args: str, env: dict | None = None, no_temp: bool = False) -> subprocess.CompletedProcess:
     """Run ``bidsmask`` in a subprocess; ``no_temp``: as if no temporary folder were usable."""
     code = "import os, sys, tempfile\n"
@@ -234,3 +246,14 @@ def test_input_error_names_the_file(tmp_path, error, strategy, expected):
 )
 def test_input_error_leaves_other_errors_alone(error, strategy):
     assert input_error(error, "input.tsv", strategy) is None
+
+
+def test_unreadable_input_finds_the_file_in_the_traceback(tmp_path):
+    empty = tmp_path / "table.tsv"
+    empty.write_text("")
+    try:
+        pd.read_csv(empty, sep="\t")
+    except pd.errors.EmptyDataError as exc:
+        mapped = unreadable_input(exc)
+    assert isinstance(mapped, DataError) and str(mapped).startswith(f"{empty} is empty")
+    assert unreadable_input(pd.errors.EmptyDataError("not raised by read_csv")) is None
