@@ -70,7 +70,7 @@ def load_cifti(source: str | os.PathLike | cifti2.Cifti2Image) -> cifti2.Cifti2I
     else:
         try:
             img = nib.load(os.fspath(source))
-        except (OSError, nib.filebasedimages.ImageFileError) as exc:
+        except (OSError, ValueError, nib.filebasedimages.ImageFileError) as exc:
             raise ValueError(f"{_name(source)}: cannot read it as CIFTI-2 ({exc}).") from exc
         if not isinstance(img, cifti2.Cifti2Image):
             raise ValueError(

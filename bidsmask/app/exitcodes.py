@@ -137,7 +137,8 @@ def input_error(
 ) -> DataError | None:
     """Return the :class:`DataError` for a library's error on an input file, or None.
 
-    The one place where errors of nibabel (``ImageFileError``, data cut short), gzip/zlib (a
+    The one place where errors of nibabel (``ImageFileError``, ``HeaderDataError``, data cut
+    short), gzip/zlib (a
     file that is not gzip or is cut short), pandas (an empty or malformed table, a missing
     column) and text decoding become one-line messages naming the file. The file named is the
     one that nibabel's ``load`` or pandas' ``read_csv`` was reading when the error was raised
@@ -167,10 +168,12 @@ def input_error(
     """
     import pandas as pd
     from nibabel.filebasedimages import ImageFileError
+    from nibabel.spatialimages import HeaderDataError
 
     if isinstance(error, AppError):
         return None
-    path = _file_being_read(error) or path
+    found, reader = _file_being_read(error)
+    path = found or path
     if isinstance(error, KeyError) and strategy is not None:
         columns = _missing_columns(error)
         return DataError(
@@ -187,8 +190,17 @@ def input_error(
     if isinstance(error, UnicodeDecodeError):
         return DataError(f"{path} is not UTF-8 text ({error.reason}); re-create it.")
     cut_short = type(error) is OSError and error.errno is None  # nibabel: "file damaged?"
-    if cut_short or isinstance(error, ImageFileError | gzip.BadGzipFile | zlib.error | EOFError):
+    image_error = isinstance(
+        error, ImageFileError | HeaderDataError | gzip.BadGzipFile | zlib.error | EOFError
+    )
+    if (
+        cut_short
+        or image_error
+        or (reader in ("load", "nibabel") and isinstance(error, ValueError))
+    ):
         return DataError(_unreadable_image(path, _one_line(error, path)))
+    if reader == "read_csv" and isinstance(error, ValueError):  # e.g. an undecodable cell
+        return DataError(f"{path} cannot be read as a table ({_one_line(error, path)}).")
     return None
 
 
@@ -209,7 +221,7 @@ def unreadable_input(error: BaseException) -> DataError | None:
     DataError or None
         None when the error was not raised while reading a file, or is not about the file.
     """
-    path = _file_being_read(error)
+    path, _ = _file_being_read(error)
     return None if path is None else input_error(error, path)
 
 
@@ -220,17 +232,24 @@ _READERS = {
 }
 
 
-def _file_being_read(error: BaseException) -> str | None:
-    """Return the file that ``read_csv`` or ``nib.load`` was reading when ``error`` was raised."""
-    found, tb = None, error.__traceback__
+def _file_being_read(error: BaseException) -> tuple[str | None, str | None]:
+    """Return the file that ``read_csv`` or ``nib.load`` was reading when ``error`` was raised.
+
+    Returns ``(path, "read_csv" or "load")``; ``(None, "nibabel")`` for an error raised by
+    nibabel elsewhere (reading an image's data: the file is the caller's); else ``(None, None)``.
+    """
+    found, reader, module, tb = None, None, "", error.__traceback__
     while tb is not None:
         frame = tb.tb_frame
-        argument = _READERS.get((frame.f_globals.get("__name__"), frame.f_code.co_name))
+        module = frame.f_globals.get("__name__", "")
+        argument = _READERS.get((module, frame.f_code.co_name))
         value = frame.f_locals.get(argument) if argument else None
         if isinstance(value, str | os.PathLike):
-            found = os.fspath(value)
+            found, reader = os.fspath(value), frame.f_code.co_name
         tb = tb.tb_next
-    return found
+    if reader is None and module.startswith("nibabel."):
+        reader = "nibabel"
+    return found, reader
 
 
 @contextlib.contextmanager

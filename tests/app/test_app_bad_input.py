@@ -21,6 +21,13 @@ import pytest
 
 from bidsmask.app.cli import main
 from bidsmask.app.exitcodes import DataError, input_error, unreadable_input
+from bidsmask.datagen import (
+    atlas_brain_models,
+    block_parcellation,
+    make_fmriprep_dataset,
+    small_grayordinates,
+    write_dlabel,
+)
 
 MNI = "space-MNI152NLin2009cAsym_res-2"
 STEM = f"sub-01_task-rest_{MNI}"
@@ -174,6 +181,29 @@ def test_group_level_names_a_damaged_participant_output(dataset, run, tmp_path, 
     assert "Traceback" not in err and "Unexpected error" not in err
     (line,) = [ln for ln in err.splitlines() if str(relmat) in ln]
     assert line == f"ERROR: {relmat} is empty (no header row, no data); re-create it."
+
+
+@pytest.fixture(scope="module")
+def cifti_dataset(tmp_path_factory, mni_brain_mask) -> Path:
+    """A small fMRIPrep dataset whose runs are also fsLR grayordinates, and a dlabel atlas."""
+    root = tmp_path_factory.mktemp("cifti")
+    make_fmriprep_dataset(root / "fmriprep", mni_brain_mask, n_volumes=30, grayordinates="small")
+    axis = atlas_brain_models(small_grayordinates(), "subcortex")
+    write_dlabel(root / "atlas-Sub_dseg.dlabel.nii", axis, block_parcellation(axis, 0, 2))
+    return root
+
+
+@pytest.mark.parametrize("kept", [2_000, 30_000])  # header extension cut / data cut
+def test_truncated_dtseries_exits_65_naming_it(cifti_dataset, tmp_path, kept, capsys):
+    data = tmp_path / "fmriprep"
+    shutil.copytree(cifti_dataset / "fmriprep", data)
+    dtseries = data / "sub-01" / "func" / "sub-01_task-rest_space-fsLR_den-91k_bold.dtseries.nii"
+    dtseries.write_bytes(dtseries.read_bytes()[:kept])
+    atlas = cifti_dataset / "atlas-Sub_dseg.dlabel.nii"
+    args = [str(data), str(tmp_path / "out"), "participant", "--participant-label", "01"]
+    assert main([*args, "--space", "fsLR", "--atlas", str(atlas), "--task", "rest"]) == 65
+    line = _failure_line(capsys.readouterr().err)
+    assert str(dtseries) in line and "cannot" in line
 
 
 def _cli(*args: str, env: dict | None = None, no_temp: bool = False) -> subprocess.CompletedProcess:
