@@ -2,15 +2,17 @@
 
 Loading and validation (:func:`load_img`, :func:`check_niimg`, :func:`new_img_like` …), indexing
 and concatenation along time, the mean over time, resampling (:func:`resample_img`,
-:func:`resample_to_img`) and Gaussian smoothing (:func:`smooth_img`, :func:`smooth_array`).
+:func:`resample_to_img`, :func:`reorder_img`), Gaussian smoothing (:func:`smooth_img`,
+:func:`smooth_array`) and voxel-wise operations on in-memory maps (:func:`threshold_img`,
+:func:`binarize_img`, :func:`math_img`, :func:`crop_img` … in ``_ops``).
 
 4D images are processed a chunk of volumes at a time through :mod:`bidsmask.image._reader`:
 :func:`mean_img` keeps a float64 running sum of one volume, never the whole run.
 
 Deliberate differences from nilearn: no ``memory``/``n_jobs``/``verbose`` parameters (no joblib
 caching or parallelism), missing files raise ``FileNotFoundError`` (nilearn: ``ValueError``),
-derived images store the data type of their data in their header, and ``resample_img`` has no
-``force_resample`` switch (it always resamples, nilearn's default).
+derived images store the data type of their data in their header, and ``resample_img`` always
+interpolates (``force_resample=False``, nilearn's padding shortcut, gives the same values).
 """
 
 from __future__ import annotations
@@ -36,6 +38,17 @@ from bidsmask.image._niimg import (
     load_img,
     new_img_like,
 )
+from bidsmask.image._ops import (
+    binarize_img,
+    check_same_fov,
+    copy_img,
+    crop_img,
+    largest_connected_component_img,
+    math_img,
+    swap_img_hemispheres,
+    threshold_img,
+)
+from bidsmask.image._orient import coord_transform, reorder_img
 from bidsmask.image._resampling import BoundingBoxError, get_bounds, resample_img, resample_to_img
 from bidsmask.image._smoothing import fwhm_to_sigma, smooth_array
 
@@ -44,23 +57,33 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "BoundingBoxError",
     "DimensionError",
+    "binarize_img",
     "check_niimg",
     "check_niimg_3d",
     "check_niimg_4d",
+    "check_same_fov",
     "compute_mean",
     "concat_imgs",
+    "coord_transform",
+    "copy_img",
+    "crop_img",
     "fwhm_to_sigma",
     "get_bounds",
     "get_data",
     "index_img",
     "iter_img",
+    "largest_connected_component_img",
     "load_img",
+    "math_img",
     "mean_img",
     "new_img_like",
+    "reorder_img",
     "resample_img",
     "resample_to_img",
     "smooth_array",
     "smooth_img",
+    "swap_img_hemispheres",
+    "threshold_img",
 ]
 
 
