@@ -251,6 +251,7 @@ PUBLIC_NAMES = {
         "resolve",
     ),
     "bidsmask.connectivity": (
+        "ConnectivityMeasure",
         "DEFAULT_ESTIMATOR",
         "ESTIMATORS",
         "KINDS",
@@ -263,6 +264,8 @@ PUBLIC_NAMES = {
         "ledoit_wolf",
         "prec_to_partial",
         "relmat_sidecar",
+        "sym_matrix_to_vec",
+        "vec_to_sym_matrix",
     ),
     "bidsmask.datagen": (
         "DECIMATION",
