@@ -61,10 +61,14 @@ def axis_operators(
 def _resample_volume(volume: np.ndarray, operators: list[np.ndarray]) -> np.ndarray:
     """Apply the three axis matrices to the non-zero bounding box of a 3D volume (float64)."""
     target_shape = tuple(op.shape[0] for op in operators)
-    nonzero = np.nonzero(volume)
-    if nonzero[0].size == 0:
+    nonzero = volume != 0
+    if not nonzero.any():
         return np.zeros(target_shape)
-    box = tuple(slice(int(ix.min()), int(ix.max()) + 1) for ix in nonzero)
+    box = []
+    for axis in range(3):
+        used = np.flatnonzero(nonzero.any(axis=tuple(a for a in range(3) if a != axis)))
+        box.append(slice(int(used[0]), int(used[-1]) + 1))
+    box = tuple(box)
     block = np.asarray(volume[box], dtype=np.float64)
     op_x, op_y, op_z = (op[:, cut] for op, cut in zip(operators, box, strict=True))
     along_x = (op_x @ block.reshape(block.shape[0], -1)).reshape(-1, *block.shape[1:])

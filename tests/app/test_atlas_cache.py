@@ -80,12 +80,18 @@ def test_values_equal_whole_volume_resampling(tmp_path):
     assert labels.dtype == expected.dtype and not labels.flags.writeable
 
 
-def test_maps_spec_from_sparse_maps_equals_spec_from_dense(tmp_path):
-    maps = _maps(1, 6)
+@pytest.mark.parametrize("keep_masked_maps", [True, False])
+def test_maps_spec_from_sparse_maps_equals_spec_from_dense(keep_masked_maps):
+    maps = _maps(1, 9)
+    maps[..., [0, 4, 7, 8]] = 0  # empty maps first, between others and last
+    maps[:4, ..., 5] = 0
+    maps[1, 1, 1, 5] = 0.5  # a map only outside the mask
     mask = np.zeros(maps.shape[:3], bool)
-    mask[2:15, 3:17, 2:12] = True
-    dense = MapsSpec(maps, mask, keep_masked_maps=True)
-    sparse = MapsSpec(SparseMaps.from_maps(maps), mask, keep_masked_maps=True)
+    mask[4:15, 3:17, 2:12] = True
+    dense = MapsSpec(maps, mask, keep_masked_maps=keep_masked_maps)
+    sparse = MapsSpec(SparseMaps.from_maps(maps), mask, keep_masked_maps=keep_masked_maps)
+    assert_array_equal(sparse.region_ids, dense.region_ids)
+    assert_array_equal(sparse.voxel_counts, dense.voxel_counts)
     assert_array_equal(sparse.voxels, dense.voxels)
     assert_array_equal(sparse.coverage, dense.coverage)
     assert_array_equal(sparse.operator.toarray(), dense.operator.toarray())
