@@ -121,7 +121,7 @@ def test_small_matches_workbench(small, tmp_path, coverage):
     dlabel = make_atlas(tmp_path, axis, coverage, 4, 2)
     ref = wb_parcellate(dtseries, dlabel, tmp_path / "wb.ptseries.nii")
     spec = cifti.atlas_spec(cifti.load_dlabel(dlabel), axis)
-    (signals,), _ = cifti.extract(dtseries, [spec], chunk_volumes=7)
+    (signals,), _ = cifti.extract(dtseries, [spec], chunk_grayordinates=7)
     assert_allclose(signals, np.asarray(ref.dataobj), rtol=1e-4)
     assert list(ref.header.get_axis(1).name) == [f"parcel{i}" for i in spec.region_ids]
 

@@ -239,7 +239,7 @@ high_pass, dtype, clean_args
         return cleaned
 
     def transform(self, imgs, confounds=None, sample_mask=None) -> np.ndarray:
-        """Extract cleaned parcel signals, reading the file once by chunks of volumes.
+        """Extract cleaned parcel signals, reading the file once by chunks of grayordinates.
 
         Parameters
         ----------

@@ -1,4 +1,4 @@
-"""Parcel means over CIFTI grayordinates, streamed over chunks of volumes.
+"""Parcel means over CIFTI grayordinates, streamed over chunks of grayordinates.
 
 A grayordinate *qualifies* when its data are finite at every volume and not zero at every
 volume (fMRIPrep writes grayordinates without signal as 0 or NaN). A parcel's signal is the
@@ -7,8 +7,8 @@ grayordinates (all those the atlas gives it, in the data or not) that qualify. A
 none has a signal of 0 and coverage 0.
 
 Arrays only: the atlas arrives as one label per data grayordinate (aligned by
-:mod:`bidsmask.cifti`), the data as any object sliced ``data[t0:t1, c0:c1]`` (a nibabel
-``dataobj`` reads only that block of an uncompressed file).
+:mod:`bidsmask.cifti`), the data as any object sliced ``data[:, c0:c1]`` (a nibabel
+``dataobj`` reads only that block of an uncompressed file, in one contiguous read).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from scipy import sparse
 
 logger = logging.getLogger(__name__)
 
-# ~64 MiB of float32 per chunk: a 91k-grayordinate file is read ~180 volumes at a time
+# ~64 MiB of float32 per chunk: 300 volumes of ~56,000 grayordinates
 _CHUNK_BYTES = 64 * 2**20
 
 
@@ -168,71 +168,61 @@ def reduce_grayordinates(data: np.ndarray, labels: np.ndarray, background_label:
 
 
 class _Accumulator:
-    """Per-chunk state of a streamed extraction: sums, and which columns qualify so far."""
+    """State of a streamed extraction: the specs' stacked operator, sums, qualifying columns."""
 
     def __init__(self, specs: Sequence[GrayordinateSpec], n_volumes: int):
         self.union = np.unique(np.concatenate([spec.columns for spec in specs])).astype(np.intp)
         self.lo = int(self.union[0]) if self.union.size else 0
         self.hi = int(self.union[-1]) + 1 if self.union.size else 0
-        local = self.union - self.lo
-        # all specs' operators, stacked, with columns in the read range [lo, hi)
+        # all specs' operators, stacked, with columns in union positions (CSC: sliced by chunk)
         stacked = [
             sparse.csr_array(
-                (op.data, spec.columns[op.indices] - self.lo, op.indptr),
-                shape=(op.shape[0], self.hi - self.lo),
+                (op.data, np.searchsorted(self.union, spec.columns[op.indices]), op.indptr),
+                shape=(op.shape[0], self.union.size),
             )
             for spec in specs
             for op in [sparse.csr_array(spec.operator)]
         ]
-        self.operator = sparse.vstack(stacked, format="csr")[:, local].tocsc()
+        self.operator = sparse.vstack(stacked, format="csc")
         bounds = np.cumsum([0] + [spec.n_elements for spec in specs])
         self.rows = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        self.local = local
-        self.finite = np.ones(self.union.size, dtype=bool)
-        self.any_finite = np.zeros(self.union.size, dtype=bool)
-        self.nonzero = np.zeros(self.union.size, dtype=bool)
+        self.qualified = np.zeros(self.union.size, dtype=bool)
         self.sums = np.zeros((self.operator.shape[0], n_volumes), dtype=np.float64)
 
-    def add(self, block: np.ndarray, times: slice) -> None:
-        """Accumulate a (n, hi - lo) block of volumes ``times``."""
-        block = block[:, self.local] if self.local.size != block.shape[1] else block
-        finite = np.isfinite(block)
-        if not finite.all():
-            self.finite &= finite.all(axis=0)
-            self.any_finite |= finite.any(axis=0)
-            block = np.where(finite, block, 0)
-        else:
-            self.any_finite[:] = True
-        self.nonzero |= (block != 0).any(axis=0)
-        self.sums[:, times] = self.operator @ np.ascontiguousarray(block.T, dtype=np.float64)
-
-    def partial(self) -> np.ndarray:
-        """Union positions of columns finite at some volumes but not all (need a correction)."""
-        return np.flatnonzero(~self.finite & self.any_finite & self.nonzero)
+    def add(self, block: np.ndarray, positions: slice) -> None:
+        """Accumulate a (n_volumes, n) block: every volume of union columns ``positions``."""
+        ok = np.isfinite(block).all(axis=0)
+        if not ok.all():
+            block = np.where(ok, block, 0)  # columns without data count for nothing
+        ok &= (block != 0).any(axis=0)  # all-zero columns are 0 already
+        self.qualified[positions] = ok
+        operator = self.operator[:, positions]
+        self.sums += operator @ np.ascontiguousarray(block.T, dtype=np.float64)
 
 
-def _chunk_volumes(n_columns: int, chunk_volumes: int | None) -> int:
-    if chunk_volumes is not None:
-        return max(1, int(chunk_volumes))
-    return max(1, _CHUNK_BYTES // (4 * max(n_columns, 1)))
+def _chunk_columns(n_volumes: int, chunk_grayordinates: int | None) -> int:
+    if chunk_grayordinates is not None:
+        return max(1, int(chunk_grayordinates))
+    return max(1, _CHUNK_BYTES // (4 * max(n_volumes, 1)))
 
 
 def extract_grayordinates(
-    data, specs: Sequence[GrayordinateSpec], *, chunk_volumes: int | None = None
+    data, specs: Sequence[GrayordinateSpec], *, chunk_grayordinates: int | None = None
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """Read (n_volumes, n_grayordinates) data once, by chunks of volumes, into every spec.
+    """Read (n_volumes, n_grayordinates) data once, by chunks of grayordinates, into every spec.
 
-    Only the range of grayordinates the specs use is read. Columns that are non-finite at
-    some volumes only (rare) are taken out of the sums with a second read of those columns.
+    Each chunk holds every volume of a range of grayordinates: in a CIFTI file (NIfTI stores
+    time fastest) that is one contiguous read, and a grayordinate's whole series is then at
+    hand to decide whether it qualifies. Only the range of grayordinates the specs use is read.
 
     Parameters
     ----------
     data : array-like
-        Sliced as ``data[t0:t1, c0:c1]`` (a numpy array or a nibabel ``dataobj``).
+        Sliced as ``data[:, c0:c1]`` (a numpy array or a nibabel ``dataobj``).
     specs : sequence of GrayordinateSpec
         Atlases aligned to the data's grayordinates.
-    chunk_volumes : int or None, default=None
-        Volumes per chunk; ``None`` keeps a chunk near 64 MiB.
+    chunk_grayordinates : int or None, default=None
+        Grayordinates per chunk; ``None`` keeps a chunk near 64 MiB of float32.
 
     Returns
     -------
@@ -252,30 +242,21 @@ def extract_grayordinates(
                 f"has {n_grayordinates}. Align the atlas to the data's brain models."
             )
     acc = _Accumulator(specs, n_volumes)
-    step = _chunk_volumes(acc.hi - acc.lo, chunk_volumes)
+    step = _chunk_columns(n_volumes, chunk_grayordinates)
     logger.debug("Reading %d volumes x %d grayordinates by %d", n_volumes, acc.hi - acc.lo, step)
-    for t0 in range(0, n_volumes, step):
-        times = slice(t0, min(n_volumes, t0 + step))
-        acc.add(np.asarray(data[times, acc.lo : acc.hi], dtype=np.float32), times)
-    partial = acc.partial()
-    if partial.size:
-        _remove_partial(data, acc, partial, step)
+    for c0 in range(acc.lo, acc.hi, step):
+        c1 = min(acc.hi, c0 + step)
+        a, b = np.searchsorted(acc.union, [c0, c1])
+        if a == b:
+            continue
+        block = np.asarray(data[:, c0:c1], dtype=np.float32)
+        columns = acc.union[a:b] - c0
+        if columns.size != c1 - c0:
+            block = block[:, columns]
+        acc.add(block, slice(a, b))
     qualified = np.zeros(n_grayordinates, dtype=bool)
-    qualified[acc.union] = acc.finite & acc.nonzero
+    qualified[acc.union] = acc.qualified
     signals = [
         spec.finish(acc.sums[rows], qualified) for spec, rows in zip(specs, acc.rows, strict=True)
     ]
     return signals, qualified
-
-
-def _remove_partial(data, acc: _Accumulator, partial: np.ndarray, step: int) -> None:
-    """Subtract the finite values of partly non-finite columns from the sums."""
-    columns = acc.union[partial]
-    lo, hi = int(columns[0]), int(columns[-1]) + 1
-    operator = acc.operator[:, partial]
-    logger.debug("%d grayordinate(s) are non-finite at some volumes only", partial.size)
-    for t0 in range(0, acc.sums.shape[1], step):
-        times = slice(t0, min(acc.sums.shape[1], t0 + step))
-        block = np.asarray(data[times, lo:hi], dtype=np.float64)[:, columns - lo]
-        block[~np.isfinite(block)] = 0.0
-        acc.sums[:, times] -= operator @ block.T

@@ -35,11 +35,11 @@ def data_and_labels():
     return data, labels
 
 
-@pytest.mark.parametrize("chunk_volumes", [1, 4, 23, None])
-def test_means_exclude_nonfinite_and_zero_columns(data_and_labels, chunk_volumes):
+@pytest.mark.parametrize("chunk", [1, 4, 23, None])
+def test_means_exclude_nonfinite_and_zero_columns(data_and_labels, chunk):
     data, labels = data_and_labels
     spec = GrayordinateSpec(labels)
-    (signals,), qualified = extract_grayordinates(data, [spec], chunk_volumes=chunk_volumes)
+    (signals,), qualified = extract_grayordinates(data, [spec], chunk_grayordinates=chunk)
     assert_array_equal(spec.region_ids, [1, 2, 3, 4, 5])
     assert_allclose(signals, _reference(data, labels, [1, 2, 3, 4, 5]), rtol=1e-6)
     assert signals.dtype == np.float32
@@ -66,7 +66,7 @@ def test_several_specs_one_pass_match_each_alone(data_and_labels):
     data, labels = data_and_labels
     other = np.where(np.arange(60) < 30, 0, np.arange(60) % 4 + 1)  # uses the second half only
     specs = [GrayordinateSpec(labels), GrayordinateSpec(other)]
-    together, _ = extract_grayordinates(data, specs, chunk_volumes=5)
+    together, _ = extract_grayordinates(data, specs, chunk_grayordinates=5)
     for spec, signals in zip(specs, together, strict=True):
         (alone,), _ = extract_grayordinates(data, [spec])
         assert_allclose(signals, alone, rtol=1e-6)
