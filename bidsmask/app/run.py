@@ -543,12 +543,13 @@ def _framewise_displacement(confounds: Path, bold: Path, n_volumes: int) -> np.n
 
     A confounds table without one row per volume of the BOLD is a DataError naming both files.
     """
-    table = pd.read_csv(confounds, sep="\t", na_values="n/a")
+    header = pd.read_csv(confounds, sep="\t", nrows=0).columns
+    fd = "framewise_displacement"
+    column = fd if fd in header else header[0]  # one column parsed: the table may be wide
+    table = pd.read_csv(confounds, sep="\t", usecols=[column], na_values="n/a")
     if len(table) != n_volumes:
         raise DataError(
             f"Confounds file {confounds} has {len(table)} rows but {bold} has {n_volumes} "
             "volumes; they must be fMRIPrep's outputs of the same run (re-run fMRIPrep)."
         )
-    if "framewise_displacement" not in table.columns:
-        return None
-    return table["framewise_displacement"].to_numpy(dtype=float)
+    return table[fd].to_numpy(dtype=float) if column == fd else None
