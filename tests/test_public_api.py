@@ -469,7 +469,13 @@ def test_replacements_exist(old):
 
 def test_import_graph_is_one_directional():
     """Each engine package imports only the packages below it (app on top, image at the bottom)."""
-    layers = ["app", "bids atlases maskers cifti", "regions", "signal confounds masking", "image"]
+    layers = [
+        "app",
+        "bids atlases maskers cifti",
+        "regions reports",
+        "signal confounds masking",
+        "image",
+    ]
     rank = {pkg: i for i, row in enumerate(layers) for pkg in row.split()}
     code = textwrap.dedent(
         f"""

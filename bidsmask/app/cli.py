@@ -359,6 +359,20 @@ def _build_parser() -> argparse.ArgumentParser:
         "them and finishes interrupted ones).",
     )
 
+    out.add_argument(
+        "--no-reports",
+        dest="reports",
+        action="store_false",
+        help="do not draw figures or write the HTML reports (OUTPUT_DIR/sub-<label>.html, "
+        "group.html). Default: reports on.",
+    )
+    out.add_argument(
+        "--reports-only",
+        action="store_true",
+        help="only rebuild the reports from the outputs and run records already in OUTPUT_DIR "
+        "(participant pages; at the group level also group.html); no BOLD is read.",
+    )
+
     perf = parser.add_argument_group("performance")
     perf.add_argument(
         "--nprocs",
@@ -471,6 +485,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
             "the group level summarises every run found in OUTPUT_DIR for the selected "
             "participants."
         )
+    if ns.reports_only and not ns.reports:
+        raise UsageError("--reports-only and --no-reports contradict each other; give one.")
     work_dir = None if ns.work_dir is None else ns.work_dir.expanduser().resolve()
     return Config(
         bids_dir=bids_dir,
@@ -506,6 +522,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         omp_nthreads=ns.omp_nthreads,
         work_dir=work_dir,
         overwrite=ns.overwrite,
+        reports=ns.reports,
+        reports_only=ns.reports_only,
         verbosity=-1 if ns.quiet else ns.verbose,
         argv=tuple(argv),
     )
@@ -522,6 +540,10 @@ def _atlas_datasets(paths: list[Path]) -> tuple[Path, ...]:
 
 def _run_level(config: Config, log_file: Path) -> int:
     """Run the requested analysis level; the import waits so that ``--help`` stays fast."""
+    if config.reports_only:
+        from bidsmask.app.report_pages import rebuild_reports
+
+        return rebuild_reports(config)
     if config.analysis_level == "participant":
         from bidsmask.app.participant import run_participant_level
 

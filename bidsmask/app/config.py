@@ -198,6 +198,10 @@ class Config:
         Folder for the pybids database and scratch files; None uses a temporary folder.
     overwrite : bool
         Recompute runs whose outputs are complete.
+    reports : bool
+        Draw the figures and write the HTML reports (``--no-reports`` turns them off).
+    reports_only : bool
+        Only rebuild the reports from existing outputs and run records (no BOLD is read).
     verbosity : int
         0 normal, > 0 more detail, < 0 warnings and errors only.
     argv : tuple of str
@@ -237,6 +241,8 @@ class Config:
     omp_nthreads: int | None = None
     work_dir: Path | None = None
     overwrite: bool = False
+    reports: bool = True
+    reports_only: bool = False
     verbosity: int = 0
     argv: tuple[str, ...] = ()
 

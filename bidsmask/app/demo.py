@@ -10,7 +10,8 @@ Writes, under OUT:
   DiFuMo-like 64-map atlas (:func:`bidsmask.datagen.make_templateflow_home`), used as
   ``TEMPLATEFLOW_HOME`` for the run, so nothing is downloaded;
 - ``bidsmask/`` — the outputs of ``bidsmask fmriprep bidsmask participant`` (both atlases,
-  strategies ``simple`` and ``scrubbing``) followed by the group level.
+  strategies ``simple`` and ``scrubbing``) followed by the group level, with the reports
+  ``sub-01.html``, ``sub-02.html`` and ``group.html`` (their paths are printed at the end).
 
 Running it again on the same OUT reuses the data and skips completed runs.
 """
@@ -156,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"  {outputs}\n"
         f"  per run:  {outputs}/sub-*/[ses-*/]func/ (mask, *_timeseries.tsv, *_relmat.tsv)\n"
         f"  QC table: {outputs / 'qc.tsv'}\n"
+        f"  reports:  {outputs / 'sub-01.html'} (one per participant), {outputs / 'group.html'}\n"
         f"  logs:     {outputs / 'logs'}\n"
         f"Input used: {fmriprep_dir} (synthetic fMRIPrep output), atlases from {templateflow_dir}."
     )

@@ -108,6 +108,10 @@ def run_group_level(config: Config) -> int:
         written += group_masks(out, records, config.group_mask_threshold)
         written += group_connectivity(out, records)
         written += denoising.denoising_quality(config, records)
+        if config.reports:
+            from bidsmask.app.report_pages import write_group_report
+
+            written += write_group_report(out, records)
         counts = table.drop_duplicates(["participant_id", "session_id", "task", "run", "space"])
         logger.info(
             "Group level: %d run(s) of %d participant(s); run x strategy results: %s; "

@@ -59,6 +59,8 @@ from bidsmask.app.progress import (
     RunOutcome,
     setup_worker_logging,
 )
+from bidsmask.app.report_pages import write_participant_reports
+from bidsmask.app.reporting import has_figures
 from bidsmask.app.run import RunJob, process, run_parameters
 from bidsmask.atlases import Atlas, AtlasSpec, load_atlas, parse_atlas_spec
 from bidsmask.bids import layout, writer
@@ -89,6 +91,8 @@ def _is_complete(job: RunJob) -> bool:
         return False
     strategies = info.get("Strategies") or {}
     skipped = {s for s, rec in strategies.items() if rec.get("Status") == SKIPPED}
+    if job.config.reports and not job.grayordinates and not has_figures(out, info):
+        return False
     return writer.is_run_complete(out, job.stem, job.outputs.files(skipped))
 
 
@@ -176,6 +180,8 @@ def run_participant_level(config: Config, log_file: Path | None = None) -> int:
                 progress.report(outcome)
         if config.combine_runs:
             combine_runs(jobs)
+        if config.reports:
+            write_participant_reports(out, participants)
         progress.log_summary(log_file)
     finally:
         description = writer.dataset_description(

@@ -44,6 +44,7 @@ from bidsmask.app.config import Config, strategy_label
 from bidsmask.app.coverage import region_table
 from bidsmask.app.exitcodes import DataError, reading, using_atlas
 from bidsmask.app.progress import DONE, SKIPPED
+from bidsmask.app.reporting import RunReport
 from bidsmask.app.volumes import volume_accounting
 from bidsmask.atlases import NATIVE_SPACES, Atlas, AtlasSpec, load_atlas
 from bidsmask.bids import naming, templateflow, writer
@@ -148,9 +149,14 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
     specs = [spec for spec, _ in built]
     if config.save_denoised_bold:
         specs.append(regions.VoxelSpec(mask))
+    report = RunReport(job, bold, mask, atlases, built) if config.reports else None
     logger.debug("%s: extracting %d region sets in one pass", job.stem, len(specs))
     with reading(run.bold):
-        extraction = regions.extract_regions(run.bold, specs, smoothing_fwhm=config.smoothing_fwhm)
+        extraction = regions.extract_regions(
+            run.bold, specs + (report.specs if report else []), smoothing_fwhm=config.smoothing_fwhm
+        )
+    if report:
+        report.take(extraction)
     signals = extraction.signals
     built = [
         (spec, pos, data, cov.unavailable_regions(job.stem, atlas, pos, spec, data, config))
@@ -182,6 +188,10 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         files, coverage = _write_strategy(context, atlases, built, signals, mask_img)
         record_strategy(context, files, coverage, record, notes)
         written += files
+        if report:
+            report.strategy(context, fd)
+    if report:
+        record["Report"] = report.finish()
     return finish_run(job, written, record, notes)
 
 

@@ -139,6 +139,23 @@ class BaseMasker:
 
     _fitted_attribute = "n_elements_"
 
+    def generate_report(self, title: str | None = None):
+        """Return an HTML report of what the masker extracts (nilearn's ``generate_report``).
+
+        Parameters
+        ----------
+        title : str or None, default=None
+            The report's title; default the masker's class name.
+
+        Returns
+        -------
+        bidsmask.reports.HTMLReport
+            Shown in notebooks (``_repr_html_``); ``save_as_html(path)``, ``open_in_browser()``.
+        """
+        from bidsmask.maskers._report import masker_report
+
+        return masker_report(self, title)
+
     # --- scikit-learn estimator contract -------------------------------------------------
     @classmethod
     def _get_param_names(cls) -> list[str]:

@@ -239,6 +239,25 @@ low_pass, high_pass, t_r, dtype, clean_args
             self._check_overlap(np.asarray(maps_img.dataobj))
         return self._spec(maps_img, mask), target_affine, target_shape
 
+    def generate_report(self, displayed_maps=10, title: str | None = None):
+        """Return an HTML report of the maps the masker extracts (nilearn's ``generate_report``).
+
+        Parameters
+        ----------
+        displayed_maps : int, list of int or "all", default=10
+            The maps to draw: the first N, these indices, or all.
+        title : str or None, default=None
+            The report's title; default the masker's class name.
+
+        Returns
+        -------
+        bidsmask.reports.HTMLReport
+            Shown in notebooks (``_repr_html_``); ``save_as_html(path)``, ``open_in_browser()``.
+        """
+        from bidsmask.maskers._report import masker_report
+
+        return masker_report(self, title, displayed_maps)
+
     def inverse_transform(self, region_signals):
         """Voxel signals ``region_signals @ maps.T`` (3D for 1D input, 4D for 2D input).
 

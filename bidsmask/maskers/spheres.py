@@ -175,6 +175,25 @@ low_pass, high_pass, t_r, dtype, clean_args
     def _plan(self, img):
         return self._spec(img), None, None
 
+    def generate_report(self, displayed_spheres="all", title: str | None = None):
+        """Return an HTML report of the spheres the masker extracts (nilearn's ``generate_report``).
+
+        Parameters
+        ----------
+        displayed_spheres : int, list of int or "all", default="all"
+            The spheres to draw: the first N, these indices, or all.
+        title : str or None, default=None
+            The report's title; default the masker's class name.
+
+        Returns
+        -------
+        bidsmask.reports.HTMLReport
+            Shown in notebooks (``_repr_html_``); ``save_as_html(path)``, ``open_in_browser()``.
+        """
+        from bidsmask.maskers._report import masker_report
+
+        return masker_report(self, title, displayed_spheres)
+
     def inverse_transform(self, region_signals):
         """Paint each sphere's signal on its voxels (overlaps averaged), on the mask's grid.
 

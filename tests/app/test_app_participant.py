@@ -85,7 +85,23 @@ def expected_files() -> set[str]:
         for name in names:
             ext = ".nii.gz" if name.endswith("_mask") else ".tsv"
             files |= {f"{folder}/func/{name}{ext}", f"{folder}/func/{name}.json"}
-    return files
+        files |= report_figures(folder.split("/")[0], stem)
+    return files | {"sub-01.html", "sub-02.html"}
+
+
+def report_figures(subject: str, stem: str) -> set[str]:
+    """The figures of a run's report (matrices: the first measure only)."""
+    names = [f"{stem}_{MNI}_res-2_desc-brain_mask.png"]
+    for atlas in (SCHAEFER, DIFUMO):
+        base = f"{stem}_{MNI}_{atlas}_res-2"
+        names += [f"{base}_coverage.png", f"{base}_desc-coverage_histogram.svg"]
+        for strategy in STRATEGIES:
+            names += [
+                f"{base}_meas-PearsonCorrelation_desc-{strategy}_{s}.svg"
+                for s in ("relmat", "histogram")
+            ]
+    names += [f"{stem}_{MNI}_res-2_desc-{strategy}_carpetplot.png" for strategy in STRATEGIES]
+    return {f"{subject}/figures/{name}" for name in names}
 
 
 def test_output_files_are_exactly_the_documented_ones(out):

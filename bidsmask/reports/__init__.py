@@ -1,0 +1,48 @@
+"""Visual QC reports: figures drawn from arrays, and HTML pages — no analysis here.
+
+- figures (matplotlib, Agg; imported only when a figure is drawn): :func:`plot_mask` (a mask's
+  contour over a background), :func:`plot_atlas` (regions, those below the minimum coverage in
+  red), :func:`plot_fraction` (e.g. the group-mask overlap), :func:`plot_carpet` (a voxel sample
+  before and after cleaning, with FD and censored volumes), :func:`plot_matrix` (ordered by
+  network, :func:`order_by_network`), :func:`plot_histogram`, :func:`plot_distributions`;
+  :func:`to_bytes` renders one as SVG or PNG;
+- pages (jinja2, autoescaping): :class:`Page` of :class:`Section` holding :class:`Table` and
+  :class:`Figure`, rendered by :func:`render`; :class:`HTMLReport` is the maskers'
+  ``generate_report()`` result.
+
+Used by the app (:mod:`bidsmask.app.reporting`) and by the maskers.
+"""
+
+from bidsmask.reports._brains import plot_atlas, plot_fraction, plot_mask, slice_positions, to_ras
+from bidsmask.reports._mpl import to_bytes
+from bidsmask.reports._plots import (
+    network_of,
+    order_by_network,
+    plot_carpet,
+    plot_distributions,
+    plot_histogram,
+    plot_matrix,
+)
+from bidsmask.reports.pages import Figure, HTMLReport, Page, Section, Table, data_uri, render
+
+__all__ = [
+    "Figure",
+    "HTMLReport",
+    "Page",
+    "Section",
+    "Table",
+    "data_uri",
+    "network_of",
+    "order_by_network",
+    "plot_atlas",
+    "plot_carpet",
+    "plot_distributions",
+    "plot_fraction",
+    "plot_histogram",
+    "plot_mask",
+    "plot_matrix",
+    "render",
+    "slice_positions",
+    "to_bytes",
+    "to_ras",
+]
