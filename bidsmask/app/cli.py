@@ -370,7 +370,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--reports-only",
         action="store_true",
         help="only rebuild the reports from the outputs and run records already in OUTPUT_DIR "
-        "(participant pages; at the group level also group.html); no BOLD is read.",
+        "(participant pages; at the group level also group.html); no BOLD is read. Default: off.",
     )
 
     perf = parser.add_argument_group("performance")

@@ -27,9 +27,9 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from bidsmask import regions, reports, signal
+from bidsmask import quality, regions, reports, signal
 from bidsmask.app import atlas_cache
-from bidsmask.app.config import Config, strategy_label
+from bidsmask.app.config import strategy_label
 from bidsmask.bids import naming, writer
 
 logger = logging.getLogger(__name__)
@@ -56,9 +56,9 @@ def save_figure(out: Path, rel: Path, fig, fmt: str) -> Path:
 class RunReport:
     """The figures of one run, drawn in the worker that processes it.
 
-    Use: build it before the run's read, add :attr:`specs` to the specs given to
-    :func:`bidsmask.regions.extract`, give the extracted signals to :meth:`take` (it removes
-    its own), call :meth:`strategy` after each strategy's outputs are written and
+    Use: build it before the run's read, add :attr:`specs` after the other specs given to
+    :func:`bidsmask.regions.extract_regions`, give the extraction to :meth:`take` (it removes
+    its own signals), call :meth:`strategy` after each strategy's outputs are written and
     :meth:`finish` last; :meth:`finish` returns the record's ``"Report"`` entry.
     """
 
@@ -83,7 +83,7 @@ class RunReport:
         if self.background is None:
             self.slices = self._slice_voxels()
             self.specs.append(regions.VoxelSpec(self._flat_mask(self.slices)))
-        self.raw = None
+        self.raw = self.before = None
 
     # -- preparation -------------------------------------------------------------------------
     def _flat_mask(self, flat: np.ndarray) -> np.ndarray:
@@ -167,6 +167,7 @@ class RunReport:
         raw = raw[:, np.searchsorted(np.sort(self.sample), self.sample)]
         raw[:, ~np.isfinite(raw).all(axis=0)] = 0  # voxels without data: drawn as flat
         self.raw = raw
+        self.before = signal.clean(raw, detrend=True, standardize="zscore_sample")
 
     # -- figures -----------------------------------------------------------------------------
     def _add(self, fig, fmt: str, name: tuple, section: tuple, caption: str) -> None:
@@ -180,9 +181,10 @@ class RunReport:
     def strategy(self, ctx, fd: np.ndarray | None) -> None:
         """Draw a strategy's carpet plot and its matrices (read back from the files written)."""
         job, label = self.job, strategy_label(ctx.strategy)
-        before = signal.clean(self.raw, detrend=True, standardize="zscore_sample")
         after = ctx.clean(self.raw)
-        fig = reports.plot_carpet(before, after, ctx.kept, fd, job.run.repetition_time, self.groups)
+        fig = reports.plot_carpet(
+            self.before, after, ctx.kept, fd, job.run.repetition_time, self.groups
+        )
         self._add(
             fig,
             "png",
@@ -200,9 +202,14 @@ class RunReport:
         n_regressors = int(ctx.confounds.shape[1])
         self.numbers[ctx.strategy] = {
             "Regressors": n_regressors,
-            "TemporalDOFLost": temporal_dof_lost(
-                job.config, job.run.repetition_time, self.raw.shape[0], ctx.kept.size, n_regressors
-            ),
+            "TemporalDOFLost": quality.tdof_lost(
+                n_regressors,
+                self.raw.shape[0] - ctx.kept.size,
+                ctx.kept.size,
+                job.run.repetition_time,
+                job.config.high_pass,
+                job.config.low_pass,
+            )["total"],
         }
 
     def _matrix_figures(self, frame, atlas, meas: str, label: str, strategy: str) -> None:
@@ -251,23 +258,6 @@ class RunReport:
             caption = f"Coverage of the {coverage.size} regions of {atlas.spec.text}."
             self._add(fig, "svg", (ents, "histogram"), section, caption)
         return {"Figures": self.figures, "Strategies": self.numbers}
-
-
-def temporal_dof_lost(
-    config: Config, t_r: float, n_volumes: int, n_kept: int, n_regressors: int
-) -> float:
-    """Return the temporal degrees of freedom a strategy removes from a run (an estimate).
-
-    Censored volumes, confound regressors, the linear detrend (2) and, with a Butterworth
-    filter, the share of the kept volumes' frequencies outside the pass band.
-    """
-    nyquist = 0.5 / t_r
-    band = 1.0
-    if config.low_pass is not None and config.low_pass < nyquist:
-        band -= (nyquist - config.low_pass) / nyquist
-    if config.high_pass is not None:
-        band -= min(config.high_pass, nyquist) / nyquist
-    return float((n_volumes - n_kept) + n_regressors + 2 + n_kept * (1 - max(band, 0.0)))
 
 
 def has_figures(output_dir: Path, record: dict) -> bool:

@@ -21,26 +21,39 @@ _RC = {
 }
 
 
-def _config_dir_writable() -> bool:
-    """Tell whether matplotlib's default config folder can be created and written."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    folder = Path(base) / "matplotlib"
+def _user_dirs_ready() -> bool:
+    """Tell whether matplotlib's default config and cache folders exist and are writable.
+
+    They are never created here: bidsmask leaves nothing in a home folder it did not find set up.
+    """
+    home = os.path.expanduser("~")
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
+    folders = [Path(config) / "matplotlib", Path(cache) / "matplotlib"]
+    return all(f.is_dir() and os.access(f, os.W_OK) for f in folders)
+
+
+def _private_config_dir() -> str:
+    """Return a folder of this user's in the temporary folder (kept: the font cache is reused)."""
+    folder = Path(tempfile.gettempdir()) / f"bidsmask-matplotlib-{os.getuid()}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if folder.stat().st_uid == os.getuid() and os.access(folder, os.W_OK):
+            return str(folder)
     except OSError:
-        return False
-    return os.access(folder, os.W_OK)
+        pass
+    return tempfile.mkdtemp(prefix="bidsmask-matplotlib-")
 
 
 def matplotlib():
     """Return the matplotlib module, set up for files only (Agg) in a writable config folder.
 
-    When neither ``MPLCONFIGDIR`` is set nor the default config folder is writable (a read-only
-    container), ``MPLCONFIGDIR`` is pointed at a new temporary folder before the import, so
-    matplotlib neither warns nor fails.
+    Unless ``MPLCONFIGDIR`` is set or matplotlib's own folders are already there and writable,
+    ``MPLCONFIGDIR`` is pointed, before the import, at a private folder in the temporary folder:
+    a read-only container or a home folder that must stay untouched works, without warnings.
     """
-    if "MPLCONFIGDIR" not in os.environ and not _config_dir_writable():
-        os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="bidsmask-matplotlib-")
+    if "MPLCONFIGDIR" not in os.environ and not _user_dirs_ready():
+        os.environ["MPLCONFIGDIR"] = _private_config_dir()
     import matplotlib as mpl
 
     mpl.use("Agg")
