@@ -212,18 +212,43 @@ def _matrix_sections(out: Path, written: list[Path]) -> list:
 
 
 def _quality_sections(out: Path, written: list[Path]) -> list:
-    """Figures of the denoising-quality outputs, when the group level wrote them."""
+    """Figures of the denoising-quality outputs (:mod:`bidsmask.app.denoising`), when present."""
+    from bidsmask.app.denoising import _CentroidCache
+
     section = reports.Section("Denoising quality", "quality")
+    centroids = _CentroidCache(out)
     for path in sorted(out.glob("*_meas-QCFC_*relmat.tsv")):
+        ents, _ = outputs.parse_output(path)
         frame = pd.read_csv(path, sep="\t", index_col=0, na_values="n/a")
         values = frame.to_numpy(dtype=float)[np.triu_indices(len(frame), 1)]
-        fig = reports.plot_histogram(values, "QC-FC correlation", value_range=(-1, 1))
-        src = _save(out, path.name.split(".")[0], fig, "svg", written)
-        section.figures.append(reports.Figure(src, f"QC-FC distribution: {path.name}."))
+        stem = path.name.split(".")[0]
+        what = f"atlas {ents.get('atlas')}, strategy {ents.get('desc')}"
+        fig = reports.plot_histogram(values, "QC-FC", value_range=(-1, 1))
+        src = _save(out, stem.replace("_relmat", "_histogram"), fig, "svg", written)
+        section.figures.append(reports.Figure(src, f"QC-FC distribution over edges: {what}."))
+        space = ents.get("space", "") + (f":res-{ents['res']}" if "res" in ents else "")
+        distances, why = centroids.distances(ents, space, list(frame.columns))
+        if distances is None:
+            section.notes.append(f"QC-FC against distance, {what}: {why}.")
+            continue
+        fig = reports.plot_scatter(distances, values, "distance between regions (mm)", "QC-FC")
+        src = _save(out, stem.replace("_relmat", "_scatter"), fig, "svg", written)
+        section.figures.append(reports.Figure(src, f"QC-FC against distance: {what}."))
     for path in sorted(out.glob("*desc-denoising_qc.tsv")):
         frame = pd.read_csv(path, sep="\t", na_values="n/a")
         rows = frame.astype(object).where(frame.notna(), None).values.tolist()
         section.tables.append(reports.Table(list(frame.columns), rows, sortable=True))
+        parts = {
+            cause: frame[f"tdof_{cause}_mean"]
+            for cause in ("regressors", "censored", "filtered")
+            if f"tdof_{cause}_mean" in frame
+        }
+        if parts:
+            labels = [f"{a} / {s}" for a, s in zip(frame["atlas"], frame["strategy"], strict=True)]
+            fig = reports.plot_stacked_bars(labels, parts, "temporal degrees of freedom lost")
+            src = _save(out, "desc-tdofLost_qc", fig, "svg", written)
+            caption = "Mean temporal degrees of freedom lost per run, by cause."
+            section.figures.append(reports.Figure(src, caption))
     return [section] if section.figures or section.tables else []
 
 

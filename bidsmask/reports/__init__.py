@@ -4,7 +4,8 @@
   contour over a background), :func:`plot_atlas` (regions, those below the minimum coverage in
   red), :func:`plot_fraction` (e.g. the group-mask overlap), :func:`plot_carpet` (a voxel sample
   before and after cleaning, with FD and censored volumes), :func:`plot_matrix` (ordered by
-  network, :func:`order_by_network`), :func:`plot_histogram`, :func:`plot_distributions`;
+  network, :func:`order_by_network`), :func:`plot_histogram`, :func:`plot_distributions`,
+  :func:`plot_scatter`, :func:`plot_stacked_bars`;
   :func:`to_bytes` renders one as SVG or PNG;
 - pages (jinja2, autoescaping): :class:`Page` of :class:`Section` holding :class:`Table` and
   :class:`Figure`, rendered by :func:`render`; :class:`HTMLReport` is the maskers'
@@ -22,6 +23,8 @@ from bidsmask.reports._plots import (
     plot_distributions,
     plot_histogram,
     plot_matrix,
+    plot_scatter,
+    plot_stacked_bars,
 )
 from bidsmask.reports.pages import Figure, HTMLReport, Page, Section, Table, data_uri, render
 
@@ -41,6 +44,8 @@ __all__ = [
     "plot_histogram",
     "plot_mask",
     "plot_matrix",
+    "plot_scatter",
+    "plot_stacked_bars",
     "render",
     "slice_positions",
     "to_bytes",

@@ -234,3 +234,46 @@ def plot_distributions(values: Mapping[str, np.ndarray], xlabel: str):
             ax.plot(d, i + jitter, "o", ms=3, alpha=0.6, color="#4c72b0")
         ax.set_xlabel(xlabel)
     return fig
+
+
+def plot_scatter(x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str):
+    """Draw y against x (pairs with a non-finite value left out), e.g. QC-FC against distance.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    keep = np.isfinite(x) & np.isfinite(y)
+    fig = _mpl.figure(3.6, 2.6)
+    with _mpl.rc_context():
+        ax = fig.subplots()
+        ax.plot(
+            x[keep], y[keep], ".", ms=2, alpha=0.4, color="#4c72b0", rasterized=keep.sum() > 2000
+        )
+        ax.axhline(0, color="#888888", lw=0.6)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    return fig
+
+
+def plot_stacked_bars(labels: Sequence[str], parts: Mapping[str, np.ndarray], xlabel: str):
+    """Draw one horizontal bar per label, stacked from ``parts`` (e.g. the tDOF lost by cause).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _mpl.figure(4.6, 0.8 + 0.3 * max(len(labels), 1))
+    with _mpl.rc_context():
+        ax = fig.subplots()
+        left = np.zeros(len(labels))
+        for name, values in parts.items():
+            values = np.nan_to_num(np.asarray(values, dtype=float))
+            ax.barh(np.arange(len(labels)), values, left=left, label=name)
+            left += values
+        ax.set_yticks(np.arange(len(labels)), list(labels))
+        ax.invert_yaxis()
+        ax.set_xlabel(xlabel)
+        ax.legend(frameon=False, fontsize=6, loc="lower right")
+    return fig

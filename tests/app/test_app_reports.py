@@ -12,9 +12,11 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib import image as mpimg
 
+from bidsmask.app import report_pages
 from bidsmask.app.cli import main
 from bidsmask.bids import naming
 from bidsmask.bids.outputs import parse_output
@@ -125,9 +127,13 @@ def test_group_page_has_the_qc_table_distributions_overlap_and_matrices(out):
     assert "Mask overlap, space MNI152NLin2009cAsym res-2" in headings
     assert "Group-average connectivity" in headings
     html = (out / "group.html").read_text()
-    assert html.count("<tr>") == 1 + 3 * 2  # header + runs x strategies
+    qc_html = html.split('<section id="qc"')[1].split("</section>")[0]
+    assert qc_html.count("<tr>") == 1 + 3 * 2  # header + runs x strategies
+    # the denoising-quality table (QC-FC needs 3 participants: none here) is on the page
+    assert (out / "desc-denoising_qc.tsv").is_file() and "Denoising quality" in headings
     assert 'href="sub-01.html"' in html
-    assert len(page.images) == 2 + 1 + len(ATLASES) * len(STRATEGIES)
+    # distributions (2), overlap, group matrices, tDOF lost per atlas x strategy
+    assert len(page.images) == 2 + 1 + len(ATLASES) * len(STRATEGIES) + 1
     for src in page.images:
         check_figure(out / src)
 
@@ -217,3 +223,40 @@ def test_pages_open_in_a_real_browser_with_every_figure(out, tmp_path, name):
     next((copy / "sub-01" / "figures").glob("*.svg")).unlink()
     done = chromium("--dump-dom", (copy / "sub-01.html").as_uri())
     assert "Figure not found: sub-01/figures/" in done.stdout
+
+
+def test_group_page_draws_the_denoising_quality_outputs(tmp_path):
+    """QC-FC distribution and QC-FC against distance per matrix, tDOF lost, the table."""
+    out = tmp_path
+    names = ["a", "b", "c", "d"]
+    coords = np.array([[0, 0, 0], [10, 0, 0], [0, 20, 0], [0, 0, 40]], dtype=float)
+    table = pd.DataFrame({"index": range(1, 5), "name": names})
+    table[["x", "y", "z"]] = coords
+    table.to_csv(out / "atlas-Spheres_dseg.tsv", sep="\t", index=False)
+    qcfc = np.array(
+        [[1, 0.1, 0.2, 0.3], [0.1, 1, 0.4, 0.5], [0.2, 0.4, 1, 0.6], [0.3, 0.5, 0.6, 1]]
+    )
+    name = "space-MNI152NLin2009cAsym_atlas-Spheres_meas-QCFC_desc-simple_relmat.tsv"
+    pd.DataFrame(qcfc, index=pd.Index(names, name="node"), columns=names).to_csv(
+        out / name, sep="\t"
+    )
+    quality = {"space": ["MNI152NLin2009cAsym"], "atlas": ["Spheres"], "strategy": ["simple"]}
+    quality |= {"tdof_regressors_mean": [24.0], "tdof_censored_mean": [5.0]}
+    quality |= {"tdof_filtered_mean": [0.0], "median_abs_qcfc": [0.35]}
+    pd.DataFrame(quality).to_csv(out / "desc-denoising_qc.tsv", sep="\t", index=False)
+    written = []
+    [section] = report_pages._quality_sections(out, written)
+    captions = [f.caption for f in section.figures]
+    assert captions == [
+        "QC-FC distribution over edges: atlas Spheres, strategy simple.",
+        "QC-FC against distance: atlas Spheres, strategy simple.",
+        "Mean temporal degrees of freedom lost per run, by cause.",
+    ]
+    assert section.tables[0].rows == [
+        ["MNI152NLin2009cAsym", "Spheres", "simple", "24", "5", "0", "0.35"]
+    ]
+    scatter = ET.fromstring((out / section.figures[1].src).read_bytes())
+    assert scatter.tag.endswith("svg")
+    for figure in section.figures:
+        check_figure(out / figure.src)
+    assert sorted(p.name for p in written) == sorted(Path(f.src).name for f in section.figures)

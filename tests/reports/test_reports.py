@@ -174,3 +174,12 @@ def test_import_stays_light_and_matplotlib_works_in_a_read_only_home(tmp_path):
     backend, config_dir = done.stdout.split()
     assert backend.lower() == "agg" and "bidsmask-matplotlib-" in config_dir
     assert "writable" not in done.stderr
+
+
+def test_scatter_and_stacked_bars_draw_the_values_given():
+    fig = reports.plot_scatter(np.array([1.0, 2.0, np.nan]), np.array([0.5, np.inf, 0.1]), "d", "r")
+    line = fig.axes[0].lines[0]
+    assert line.get_xdata().tolist() == [1.0] and line.get_ydata().tolist() == [0.5]
+    fig = reports.plot_stacked_bars(["a", "b"], {"x": [1.0, 2.0], "y": [3.0, np.nan]}, "tdof")
+    bars = fig.axes[0].patches
+    assert [(b.get_x(), b.get_width()) for b in bars] == [(0, 1), (0, 2), (1, 3), (2, 0)]
