@@ -30,6 +30,7 @@ from bidsmask.image import compute_mean
 from bidsmask.image._niimg import check_niimg, check_niimg_3d, new_img_like
 from bidsmask.image._resampling import resample_to_img
 from bidsmask.masking._apply import apply_mask, load_mask_img, unmask
+from bidsmask.masking._grids import check_same_grid
 from bidsmask.masking._templates import (
     load_mni152_gm_template,
     load_mni152_template,
@@ -125,16 +126,7 @@ def intersect_masks(
         raise ValueError("No mask provided for intersection: mask_imgs is empty.")
     imgs = [check_niimg_3d(img) for img in mask_imgs]
     ref = imgs[0]
-    mismatches = [
-        f"mask #{i}: shape {img.shape}, affine\n{img.affine}"
-        for i, img in enumerate(imgs)
-        if img.shape != ref.shape or not np.allclose(img.affine, ref.affine)
-    ]
-    if mismatches:
-        raise ValueError(
-            f"The masks are not on the same grid as mask #0 (shape {ref.shape}, affine\n"
-            f"{ref.affine}):\n" + "\n".join(mismatches) + "\nResample them to a common grid."
-        )
+    check_same_grid(imgs)
     count = np.zeros(ref.shape, dtype=np.int64)
     for img in imgs:
         count += load_mask_img(img, allow_empty=True)[0]
@@ -267,6 +259,8 @@ def compute_multi_epi_mask(
         int8 mask image.
     """
     _check_not_empty(epi_imgs)
+    if target_affine is None and target_shape is None:
+        check_same_grid([check_niimg(img) for img in epi_imgs])
     masks = [
         compute_epi_mask(
             img,
@@ -392,6 +386,8 @@ def compute_multi_background_mask(
         int8 mask image.
     """
     _check_not_empty(data_imgs)
+    if target_affine is None and target_shape is None:
+        check_same_grid([check_niimg(img) for img in data_imgs])
     masks = [
         compute_background_mask(
             img,
@@ -479,7 +475,7 @@ def compute_multi_brain_mask(
 ) -> nib.Nifti1Image:
     """Compute a template-based mask on the grid of the first of several images.
 
-    Every image is checked (readable, 3D or 4D); the mask is made for the first one's grid.
+    Every image is checked (readable, 3D or 4D, all on one grid); the mask is made on that grid.
 
     Parameters
     ----------
@@ -498,8 +494,7 @@ def compute_multi_brain_mask(
         uint8 mask image.
     """
     _check_not_empty(target_imgs)
-    for img in target_imgs:
-        check_niimg(img)
+    check_same_grid([check_niimg(img) for img in target_imgs])
     return compute_brain_mask(
         target_imgs[0],
         threshold=threshold,

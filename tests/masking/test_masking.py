@@ -194,8 +194,27 @@ def test_intersect_masks_semantics_and_errors():
     with pytest.raises(ValueError, match="empty"):
         masking.intersect_masks([])
     other = nib.Nifti1Image(a, np.diag([2.0, 2.0, 2.0, 1.0]))
-    with pytest.raises(ValueError, match="not on the same grid"):
+    with pytest.raises(ValueError, match="image #1 and image #0 do not have the same affine"):
         masking.intersect_masks([imgs[0], other])
+
+
+@pytest.mark.parametrize(
+    "function",
+    ["compute_multi_epi_mask", "compute_multi_background_mask", "compute_multi_brain_mask"],
+)
+def test_multi_masks_refuse_images_on_different_grids_like_nilearn(function, tmp_path):
+    from nilearn import masking as reference
+
+    first = epi_like(seed=1)
+    data = np.asarray(first.dataobj)[::2]
+    path = tmp_path / "run-2_bold.nii.gz"
+    nib.save(nib.Nifti1Image(data, first.affine), path)
+    nilearn_words = "reference FOV" if function == "compute_multi_brain_mask" else "same shape"
+    for func in (getattr(masking, function), getattr(reference, function)):
+        with pytest.raises(ValueError, match=nilearn_words):
+            quiet(func, [first, str(path)])
+    with pytest.raises(ValueError, match=r"image #1 is different from reference FOV.*run-2_bold"):
+        getattr(masking, function)([first, str(path)])
 
 
 def test_multi_masks_parity():
