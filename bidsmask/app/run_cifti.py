@@ -19,6 +19,7 @@ import pandas as pd
 from nibabel import cifti2
 
 from bidsmask import cifti, connectivity
+from bidsmask.app.coverage import MISSING_DATA
 from bidsmask.app.exitcodes import DataError, reading
 from bidsmask.app.progress import DONE
 from bidsmask.app.run import (
@@ -155,6 +156,10 @@ def _write_strategy(ctx: _Context, built, signals, coverages) -> tuple[list[Path
             "RegionCoverage": dict(zip(names, coverage.round(4).tolist(), strict=True)),
             "MinCoverage": config.min_coverage,
             "RegionsBelowMinCoverage": [n for n, b in zip(names, below, strict=True) if b],
+            # no mask here: a parcel is short of grayordinates with data (or absent from them)
+            "RegionsNotAvailable": {
+                n: MISSING_DATA for n, b in zip(names, below, strict=True) if b
+            },
         }
         written += _write_table(out, timeseries, table, sidecar)
         ptseries = cifti.ptseries_image(values, parcels, job.run.repetition_time)

@@ -183,6 +183,7 @@ def test_min_coverage_gives_na_and_resume(cifti_dataset, atlas_dataset, tf_env, 
     sidecar = json.loads(Path(f"{base}_stat-mean_desc-simple_timeseries.json").read_text())
     below = [n for n, c in sidecar["RegionCoverage"].items() if c < 0.9]
     assert below and sidecar["RegionsBelowMinCoverage"] == below
+    assert sidecar["RegionsNotAvailable"] == dict.fromkeys(below, "missing data")
     assert table[below].isna().all().all() and table.drop(columns=below).notna().all().all()
     record = out / "logs/runs/sub-01_task-rest_space-fsLR_den-91k.json"
     before = record.stat().st_mtime_ns
