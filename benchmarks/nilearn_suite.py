@@ -71,8 +71,9 @@ EXTRA_FILES = (
 MODULE_MAP: dict[str, tuple[str, ...]] = {
     "nilearn.masking": ("bidsmask.masking",),
     "nilearn.signal": ("bidsmask.signal",),
-    "nilearn.image": ("bidsmask.image",),
-    "nilearn.image.image": ("bidsmask.image",),
+    # clean_img is bidsmask.masking.clean_img (it needs masking and signal, above image)
+    "nilearn.image": ("bidsmask.image", "bidsmask.masking"),
+    "nilearn.image.image": ("bidsmask.image", "bidsmask.masking"),
     "nilearn.image.resampling": ("bidsmask.image",),
     "nilearn.maskers": ("bidsmask.maskers",),
     "nilearn.maskers.nifti_masker": ("bidsmask.maskers",),

@@ -379,6 +379,7 @@ PUBLIC_NAMES = {
     "bidsmask.masking": (
         "MaskWarning",
         "apply_mask",
+        "clean_img",
         "check_niimg",
         "check_niimg_3d",
         "compute_background_mask",

@@ -30,6 +30,7 @@ from bidsmask.image import compute_mean
 from bidsmask.image._niimg import check_niimg, check_niimg_3d, new_img_like
 from bidsmask.image._resampling import resample_to_img
 from bidsmask.masking._apply import apply_mask, load_mask_img, unmask
+from bidsmask.masking._clean import clean_img
 from bidsmask.masking._grids import check_same_grid
 from bidsmask.masking._templates import (
     load_mni152_gm_template,
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "MaskWarning",
     "apply_mask",
+    "clean_img",
     "compute_background_mask",
     "compute_brain_mask",
     "compute_epi_mask",

@@ -419,7 +419,9 @@ def _apply_operator(
             res -= res.mean(axis=0, dtype=np.float64).astype(dtype)
             sq = np.einsum("ij,ij->j", res, res, dtype=np.float64)
             std = np.sqrt(sq / (res.shape[0] - zscore_ddof))
-            std[std < _EPS] = 1.0
+            # a constant column leaves rounding noise of its mean (~eps * n * |mean|) through
+            # the operator: treat it as 0 (nilearn's exact zero), not as a signal to scale up
+            std[std < _EPS * np.maximum(1.0, n_in * np.abs(centre))] = 1.0
             res /= std.astype(dtype)
     return original_mean
 

@@ -346,3 +346,26 @@ def test_multi_masks_on_fixture_runs(bold_files):
     runs = [str(path) for path in bold_files[:4]]
     expected = quiet(nmasking.compute_multi_epi_mask, runs)
     assert dice(masking.compute_multi_epi_mask(runs), expected) == 1.0
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"standardize": "zscore_sample"},
+        {"standardize": None, "detrend": False, "low_pass": 0.1, "t_r": 2.0},
+        {"standardize": "zscore_sample", "clean__sample_mask": np.arange(1, 26)},
+    ],
+)
+def test_clean_img_matches_nilearn(with_mask, kwargs):
+    from nilearn import image as nimage
+
+    img = epi_like(n_vols=30, dtype=np.float64, seed=3)
+    mask = masking.compute_epi_mask(img) if with_mask else None
+    confounds = np.random.default_rng(0).standard_normal((30, 1))
+    ours = masking.clean_img(img, mask_img=mask, confounds=confounds, **kwargs)
+    expected = quiet(nimage.clean_img, img, mask_img=mask, confounds=confounds, **kwargs)
+    assert ours.shape == expected.shape
+    assert_allclose(ours.get_fdata(), expected.get_fdata(), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="t_r.*must be specified.*header suggest"):
+        masking.clean_img(img, low_pass=0.1)

@@ -381,3 +381,14 @@ def test_errors_have_nilearn_types_and_words(kwargs, error, nilearn_match):
         clean(x, **kwargs)
     with pytest.raises(error, match=nilearn_match):
         nl_signal.clean(x, **kwargs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_constant_columns_stay_zero_like_nilearn(dtype):
+    x = _signals(dtype, n_signals=4)
+    x[:, 1] = 600.0
+    conf = _confounds()
+    got = clean(x, confounds=conf, standardize="zscore_sample", t_r=T_R)
+    expected = _nilearn_clean(x, confounds=conf, standardize="zscore_sample", t_r=T_R)
+    assert np.abs(got[:, 1]).max() < 1e-6
+    assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
