@@ -10,10 +10,10 @@
 # (not the wheels), pre-fetches the TemplateFlow files into /opt/templateflow and runs as an
 # unprivileged user.
 #
-# Any Docker with multi-stage builds (17.05 or later) builds it, with BuildKit or the legacy
-# builder (Debian 12's docker.io 20.10 included), and so do Podman and Buildah: no instruction
-# needs BuildKit (no RUN --mount, no heredoc) and no "# syntax=" line makes the build fetch a
-# frontend image from Docker Hub (tests/test_docker.py checks both).
+# Docker with multi-stage builds (17.05 or later) builds it with BuildKit or with the legacy
+# builder (Debian 12's docker.io 20.10 included): no instruction needs BuildKit (no RUN --mount,
+# no heredoc) and no "# syntax=" line makes the build fetch a frontend image from Docker Hub
+# (tests/test_docker.py checks both; CI builds it both ways).
 
 # Must equal bidsmask/_version.py (tests/test_docker.py checks it; pip install fails otherwise).
 ARG VERSION=0.1.0
