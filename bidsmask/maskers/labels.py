@@ -271,6 +271,13 @@ low_pass, high_pass, t_r, dtype, clean_args
         """
         del y
         self._check_params()
+        if self.keep_masked_labels:
+            warnings.warn(
+                'In version 0.15.0, "keep_masked_labels" parameter will be removed (as in '
+                "nilearn): regions emptied by the mask will then be left out.",
+                FutureWarning,
+                stacklevel=2,
+            )
         self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
         labels_img = in_memory(image.check_niimg_3d(self.labels_img))
         labels_data = np.asarray(labels_img.dataobj)

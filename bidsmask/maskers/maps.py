@@ -160,6 +160,14 @@ low_pass, high_pass, t_r, dtype, clean_args
                 "resampling_target has been set to 'mask' but no mask has been provided.\n"
                 "Set resampling_target to something else or provide a mask."
             )
+        if self.keep_masked_maps and self.mask_img is not None:
+            warnings.warn(
+                'Applying "mask_img" before signal extraction may result in empty region '
+                'signals in the output. These are currently kept.\n"keep_masked_maps" parameter '
+                "will be removed in version 0.15.0 (as in nilearn): empty maps will be left out.",
+                FutureWarning,
+                stacklevel=2,
+            )
         self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
         # a file stays a lazy image: its data is read once here, and dropped after the
         # pseudo-inverse is built (non-finite values count as 0 everywhere, as in nilearn)

@@ -110,3 +110,10 @@ def test_non_contiguous_ids_on_the_data_grid(data):
     assert ours.region_names_ == {0: "three", 1: "seven", 2: "twelve"}
     assert ours.region_names_ == ref.region_names_
     assert_allclose(out, expected, rtol=1e-5)
+
+
+def test_keep_masked_labels_is_deprecated_like_nilearn(data):
+    masker = NiftiLabelsMasker(data["atlas"], labels=list(NAMES), keep_masked_labels=True)
+    with pytest.warns(FutureWarning, match='"keep_masked_labels" parameter will be removed'):
+        masker.fit_transform(data["img"])
+    assert masker.region_names_ == {0: "region_5", 1: "region_6", 2: "region_40"}
