@@ -217,10 +217,12 @@ def _quality_sections(out: Path, written: list[Path]) -> list:
 
     section = reports.Section("Denoising quality", "quality")
     centroids = _CentroidCache(out)
+    by_atlas: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
     for path in sorted(out.glob("*_meas-QCFC_*relmat.tsv")):
         ents, _ = outputs.parse_output(path)
         frame = pd.read_csv(path, sep="\t", index_col=0, na_values="n/a")
         values = frame.to_numpy(dtype=float)[np.triu_indices(len(frame), 1)]
+        by_atlas[path.name.split("_meas-")[0]][ents.get("desc", "")] = values
         stem = path.name.split(".")[0]
         what = f"atlas {ents.get('atlas')}, strategy {ents.get('desc')}"
         fig = reports.plot_histogram(values, "QC-FC", value_range=(-1, 1))
@@ -234,10 +236,15 @@ def _quality_sections(out: Path, written: list[Path]) -> list:
         fig = reports.plot_scatter(distances, values, "distance between regions (mm)", "QC-FC")
         src = _save(out, stem.replace("_relmat", "_scatter"), fig, "svg", written)
         section.figures.append(reports.Figure(src, f"QC-FC against distance: {what}."))
+    for stem, values in sorted(by_atlas.items()):
+        fig = reports.plot_distributions(values, "QC-FC")
+        src = _save(out, f"{stem}_desc-QCFCstrategies_qc", fig, "svg", written)
+        section.figures.append(reports.Figure(src, f"QC-FC distribution per strategy: {stem}."))
     for path in sorted(out.glob("*desc-denoising_qc.tsv")):
         frame = pd.read_csv(path, sep="\t", na_values="n/a")
         rows = frame.astype(object).where(frame.notna(), None).values.tolist()
         section.tables.append(reports.Table(list(frame.columns), rows, sortable=True))
+        section.figures += _tdof_against_qcfc(out, frame, written)
         parts = {
             cause: frame[f"tdof_{cause}_mean"]
             for cause in ("regressors", "censored", "filtered")
@@ -250,6 +257,31 @@ def _quality_sections(out: Path, written: list[Path]) -> list:
             caption = "Mean temporal degrees of freedom lost per run, by cause."
             section.figures.append(reports.Figure(src, caption))
     return [section] if section.figures or section.tables else []
+
+
+def _tdof_against_qcfc(out: Path, frame: pd.DataFrame, written: list[Path]) -> list:
+    """Per space × atlas: mean tDOF lost against median |QC-FC|, one labelled point per strategy."""
+    if not {"tdof_lost_mean", "median_abs_qcfc"} <= set(frame.columns):
+        return []
+    figures = []
+    for (space, atlas), rows in frame.groupby(["space", "atlas"], sort=True):
+        if not rows["median_abs_qcfc"].notna().any():
+            continue
+        fig = reports.plot_scatter(
+            rows["tdof_lost_mean"].to_numpy(dtype=float),
+            rows["median_abs_qcfc"].to_numpy(dtype=float),
+            "mean temporal degrees of freedom lost",
+            "median |QC-FC|",
+            labels=list(rows["strategy"].astype(str)),
+        )
+        space_name, _, res = str(space).partition(":res-")
+        atlas_name, _, seg = str(atlas).partition(":")
+        ents = {"space": space_name, "atlas": atlas_name, "seg": seg or None, "res": res or None}
+        name = naming.build_filename({**ents, "desc": "tdofQCFC"}, "qc", "")
+        src = _save(out, name, fig, "svg", written)
+        caption = f"Median |QC-FC| against the mean tDOF lost, per strategy: {space}, {atlas}."
+        figures.append(reports.Figure(src, caption))
+    return figures
 
 
 def rebuild_reports(config: Config) -> int:

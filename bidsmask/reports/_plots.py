@@ -236,8 +236,16 @@ def plot_distributions(values: Mapping[str, np.ndarray], xlabel: str):
     return fig
 
 
-def plot_scatter(x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str):
+def plot_scatter(
+    x: np.ndarray,
+    y: np.ndarray,
+    xlabel: str,
+    ylabel: str,
+    labels: Sequence[str] | None = None,
+):
     """Draw y against x (pairs with a non-finite value left out), e.g. QC-FC against distance.
+
+    ``labels``: a name written beside each point (for a few points, e.g. one per strategy).
 
     Returns
     -------
@@ -248,9 +256,18 @@ def plot_scatter(x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str):
     fig = _mpl.figure(3.6, 2.6)
     with _mpl.rc_context():
         ax = fig.subplots()
+        few = labels is not None
         ax.plot(
-            x[keep], y[keep], ".", ms=2, alpha=0.4, color="#4c72b0", rasterized=keep.sum() > 2000
+            x[keep],
+            y[keep],
+            ".",
+            ms=8 if few else 2,
+            alpha=0.9 if few else 0.4,
+            color="#4c72b0",
+            rasterized=keep.sum() > 2000,
         )
+        for i in np.flatnonzero(keep) if few else ():
+            ax.annotate(labels[i], (x[i], y[i]), xytext=(4, 2), textcoords="offset points")
         ax.axhline(0, color="#888888", lw=0.6)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)

@@ -132,6 +132,16 @@ def test_summary_has_every_column_and_one_row_per_space_atlas_strategy(outs):
     assert "NeuroImage 171:415" in " ".join(sidecar["References"])
     assert any("PLOS Computational Biology" in r for r in sidecar["References"])
     assert sidecar["ParticipantsFile"].endswith("participants.tsv")
+    page = (outs["combined"] / "group.html").read_text()
+    for atlas in ATLASES.values():  # the group report draws the strategies side by side
+        stem = f"{MNI}_{atlas}_res-2"
+        assert f"QC-FC distribution per strategy: {stem}." in page
+        assert (outs["combined"] / "figures" / f"{stem}_desc-QCFCstrategies_qc.svg").is_file()
+        tdof = outs["combined"] / "figures" / f"{stem}_desc-tdofQCFC_qc.svg"
+        assert all(s in tdof.read_text() for s in STRATEGIES)
+    for atlas in ATLASES:
+        caption = "Median |QC-FC| against the mean tDOF lost, per strategy: "
+        assert f"{caption}MNI152NLin2009cAsym:res-2, {atlas}." in page
 
 
 @pytest.mark.parametrize("key", ["runs", "combined"])

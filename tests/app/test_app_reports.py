@@ -242,7 +242,7 @@ def test_group_page_draws_the_denoising_quality_outputs(tmp_path):
     )
     quality = {"space": ["MNI152NLin2009cAsym"], "atlas": ["Spheres"], "strategy": ["simple"]}
     quality |= {"tdof_regressors_mean": [24.0], "tdof_censored_mean": [5.0]}
-    quality |= {"tdof_filtered_mean": [0.0], "median_abs_qcfc": [0.35]}
+    quality |= {"tdof_filtered_mean": [0.0], "median_abs_qcfc": [0.35], "tdof_lost_mean": [29.0]}
     pd.DataFrame(quality).to_csv(out / "desc-denoising_qc.tsv", sep="\t", index=False)
     written = []
     [section] = report_pages._quality_sections(out, written)
@@ -250,11 +250,14 @@ def test_group_page_draws_the_denoising_quality_outputs(tmp_path):
     assert captions == [
         "QC-FC distribution over edges: atlas Spheres, strategy simple.",
         "QC-FC against distance: atlas Spheres, strategy simple.",
+        "QC-FC distribution per strategy: space-MNI152NLin2009cAsym_atlas-Spheres.",
+        "Median |QC-FC| against the mean tDOF lost, per strategy: MNI152NLin2009cAsym, Spheres.",
         "Mean temporal degrees of freedom lost per run, by cause.",
     ]
     assert section.tables[0].rows == [
-        ["MNI152NLin2009cAsym", "Spheres", "simple", "24", "5", "0", "0.35"]
+        ["MNI152NLin2009cAsym", "Spheres", "simple", "24", "5", "0", "0.35", "29"]
     ]
+    assert "simple" in (out / section.figures[3].src).read_text()  # the point's label
     scatter = ET.fromstring((out / section.figures[1].src).read_bytes())
     assert scatter.tag.endswith("svg")
     for figure in section.figures:
