@@ -133,6 +133,14 @@ class _Placeholder:
         self._fail()
 
 
+class _MissingPlaceholder(_Placeholder):
+    pass
+
+
+class _PrivatePlaceholder(_Placeholder):
+    pass
+
+
 def guard_checks(factory):
     """Wrap an estimator-check generator so that its failure at collection fails one test.
 
@@ -162,7 +170,7 @@ def bind(source, names, targets):
     found = []
     for name in names:
         if name.startswith("_") and not name.startswith("__"):
-            found.append(_Placeholder(
+            found.append(_PrivatePlaceholder(
                 NilearnPrivateName, f"nilearn-private name {source}.{name} is not swapped"))
             continue
         for module in modules:
@@ -170,7 +178,7 @@ def bind(source, names, targets):
                 found.append(getattr(module, name))
                 break
         else:
-            found.append(_Placeholder(
+            found.append(_MissingPlaceholder(
                 MissingPublicName, f"bidsmask lacks public name {name} ({source}.{name})"))
     return found
 '''
@@ -200,12 +208,12 @@ def pytest_runtest_call(item):
 '''
 
 PRIVATE_PATTERNS = (
-    re.compile(r"NilearnPrivateName"),
+    re.compile(r"NilearnPrivateName|_PrivatePlaceholder"),
     re.compile(r"(AttributeError|ImportError|NameError)\b[^\n]*['\"]_[A-Za-z]\w*['\"]"),
     re.compile(r"(AttributeError|ImportError)\b[^\n]*\bnilearn\.\w[\w.]*\._"),
 )
 MISSING_PATTERNS = (
-    re.compile(r"MissingPublicName"),
+    re.compile(r"MissingPublicName|_MissingPlaceholder"),
     re.compile(r"AttributeError: module 'bidsmask[\w.]*' has no attribute '[A-Za-z]\w*'"),
 )
 

@@ -248,6 +248,7 @@ PUBLIC_NAMES = {
         "load_confounds",
         "load_confounds_strategy",
         "load_strategy",
+        "preset_strategies",
         "resolve",
     ),
     "bidsmask.connectivity": (

@@ -80,7 +80,16 @@ from bidsmask.confounds._sets import list_strategies as _list_strategies
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["list_strategies", "load_confounds", "load_confounds_strategy", "load_strategy"]
+__all__ = [
+    "list_strategies",
+    "load_confounds",
+    "load_confounds_strategy",
+    "load_strategy",
+    "preset_strategies",
+]
+
+#: nilearn's name (``load_confounds_strategy.preset_strategies``) for :data:`PRESETS`.
+preset_strategies = PRESETS
 
 ImgFiles = str | Path | list
 
@@ -159,10 +168,10 @@ def load_confounds(
     }
     check_options(strategy, options)
     if len(strategy) == 0:
-        warnings.warn("strategy is empty: confounds will be None.", UserWarning, stacklevel=2)
+        warnings.warn("strategy is empty, confounds will return None.", UserWarning, stacklevel=2)
     if "non_steady_state" in strategy:
         warnings.warn(
-            "Non-steady-state volumes are always detected; listing 'non_steady_state' "
+            "Non-steady state volumes are always detected; listing 'non_steady_state' "
             "in the strategy has no effect.",
             UserWarning,
             stacklevel=2,
@@ -233,7 +242,7 @@ def load_confounds_strategy(img_files: ImgFiles, denoise_strategy: str = "simple
     if kwargs:
         warnings.warn(
             f"Parameters not used by the '{denoise_strategy}' strategy: {list(kwargs)}; "
-            f"accepted: {accepted}.",
+            f"parameters accepted: {accepted}.",
             UserWarning,
             stacklevel=2,
         )

@@ -19,11 +19,11 @@ from pathlib import Path
 import pandas as pd
 
 _IMAGE_PATTERNS = {
-    "aroma": ("_desc-smoothAROMAnonaggr_bold", "a *_desc-smoothAROMAnonaggr_bold file"),
-    "tedana": ("_desc-optcom_bold.nii.gz", "a *_desc-optcom_bold.nii.gz file"),
-    "nii.gz": ("(_space-.*)?_desc-preproc_bold.nii.gz", "a *_desc-preproc_bold.nii.gz file"),
-    "dtseries.nii": ("(_space-.*)?_bold.dtseries.nii", "a *_bold.dtseries.nii file"),
-    "func.gii": ("_hemi-[LR](_space-.*)?_bold.func.gii", "a pair of *_hemi-L/R_bold.func.gii"),
+    "aroma": ("_desc-smoothAROMAnonaggr_bold", "~desc-smoothAROMAnonaggr_bold file"),
+    "tedana": ("_desc-optcom_bold.nii.gz", "~desc-optcom_bold.nii.gz file"),
+    "nii.gz": ("(_space-.*)?_desc-preproc_bold.nii.gz", "~desc-preproc_bold.nii.gz file"),
+    "dtseries.nii": ("(_space-.*)?_bold.dtseries.nii", "~bold.dtseries.nii file"),
+    "func.gii": ("_hemi-[LR](_space-.*)?_bold.func.gii", "pair of ~hemi-L/R_bold.func.gii files"),
 }
 
 
@@ -57,7 +57,7 @@ def check_image_name(img_file: str | list[str], full_aroma: bool, tedana: bool) 
         )
     if kind not in _IMAGE_PATTERNS:
         raise ValueError(
-            f"Unsupported image file {names[0]}: expected an fMRIPrep "
+            f"Unsupported input: image file {names[0]}; expected an fMRIPrep "
             "*_desc-preproc_bold.nii.gz, *_bold.dtseries.nii or a pair of *_bold.func.gii."
         )
     pattern, expected = _IMAGE_PATTERNS[kind]
@@ -65,7 +65,10 @@ def check_image_name(img_file: str | list[str], full_aroma: bool, tedana: bool) 
         raise ValueError(f"GIFTI input must be a pair of hemisphere files; got {names}.")
     for name in names:
         if not re.search(pattern, name):
-            raise ValueError(f"Image file {name} does not match the strategy: expected {expected}.")
+            raise ValueError(
+                f"Invalid file type: image file {name} does not match the strategy. Input must "
+                f"be the {expected}."
+            )
 
 
 def _entities(img_file: str) -> dict[str, str | None]:
@@ -134,7 +137,9 @@ def find_confounds_files(img_file: str | list[str], tedana: bool = False) -> lis
     if len(found) != expected:
         listing = ", ".join(str(f) for f in found)
         raise ValueError(
-            f"Expected {expected} confounds file(s) next to {first}, found {len(found)}: {listing}."
+            f"Expected {expected} confounds file(s) next to {first}, found "
+            f"{'more than one' if len(found) > expected else 'only one'} ({len(found)}): "
+            f"{listing}."
         )
     return found
 

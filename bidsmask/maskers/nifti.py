@@ -207,7 +207,10 @@ class NiftiMasker(BaseMasker):
             )
         data = np.asarray(mask.dataobj).astype(bool)
         if not data.any():
-            raise ValueError("The mask is empty after resampling: it selects no voxel.")
+            raise ValueError(
+                "The mask is invalid as it is empty: it masks all data "
+                "(after resampling, it selects no voxel)."
+            )
         self.mask_img_ = in_memory(mask, data.astype(np.uint8))
         self.affine_ = (
             np.asarray(self.target_affine)

@@ -122,7 +122,10 @@ def intersect_masks(
         int8 mask image.
     """
     if not 0 <= threshold <= 1:
-        raise ValueError(f"threshold must be between 0 and 1, got {threshold}.")
+        bound = "greater than 0" if threshold < 0 else "smaller than 1"
+        raise ValueError(
+            f"The threshold should be {bound}: it must be between 0 and 1, got {threshold}."
+        )
     threshold = min(threshold, 1 - 1.0e-7)
     if len(mask_imgs) == 0:
         raise ValueError("No mask provided for intersection: mask_imgs is empty.")
@@ -449,7 +452,7 @@ def compute_brain_mask(
     }
     if mask_type not in loaders:
         raise ValueError(
-            f"Unknown mask type {mask_type!r}. Only 'whole-brain', 'gm' or 'wm' are accepted."
+            f"Unknown mask type {mask_type}. Only 'whole-brain', 'gm' or 'wm' are accepted."
         )
     if verbose:
         logger.info("Template %s mask computation", mask_type)

@@ -413,7 +413,7 @@ def test_list_strategies():
 def test_error_ambiguous_confounds_files(v21):
     tsv = next(v21.parent.glob("*_timeseries.tsv"))
     shutil.copy(tsv, tsv.parent / "sub-01_task-rest_desc-confounds_timeseries.tsv")
-    with pytest.raises(ValueError, match="Expected 1 confounds file.*found 2"):
+    with pytest.raises(ValueError, match="Expected 1 confounds file.*found more than one \\(2\\)"):
         bc.load_strategy(v21, "24P")
 
 
@@ -438,3 +438,11 @@ def test_censoring_counts_each_volume_once():
     mask, _ = prepare_output(frame, True, dummy)
     assert sum(counts.values()) == 12 - len(mask)
     assert censoring_counts(frame[["trans_x"]]) == dict.fromkeys(counts, 0)
+
+
+def test_preset_strategies_is_nilearns_table():
+    from nilearn.interfaces.fmriprep.load_confounds_strategy import preset_strategies as ref
+
+    from bidsmask.confounds import preset_strategies
+
+    assert preset_strategies == ref
