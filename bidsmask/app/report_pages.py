@@ -156,7 +156,7 @@ def _qc_section(out: Path, table: pd.DataFrame, written: list[Path]) -> reports.
     )
     done = table[table["status"] == DONE]
     for column, label, what in (
-        ("mean_fd_kept", "mean framewise displacement of the kept volumes (mm)", "meanFD"),
+        ("mean_fd_kept", "mean FD of the kept volumes (mm)", "meanFD"),
         ("volumes_kept", "volumes kept", "volumesKept"),
     ):
         values = {
