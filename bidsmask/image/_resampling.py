@@ -133,7 +133,7 @@ def _check_inputs(target_affine: Any, target_shape: Any, interpolation: str) -> 
             f"'interpolation' must be one of {sorted(_ORDERS)}. {interpolation!r} was provided."
         )
     if target_affine is not None and np.shape(target_affine) not in ((3, 3), (4, 4)):
-        raise ValueError(
+        raise np.linalg.LinAlgError(  # a ValueError, and nilearn's type
             f"target_affine must be a 3x3 or 4x4 matrix, got shape {np.shape(target_affine)}."
         )
     if target_affine is not None and not np.all(np.isfinite(target_affine)):

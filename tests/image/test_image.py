@@ -398,3 +398,11 @@ def test_fixture_run_parity(one_run):
         got = getattr(image, func)(one_run[key], **kwargs)
         assert got.shape == expected.shape
         assert_allclose(got.get_fdata(), expected.get_fdata(), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("target_affine", [[1, 2, 3], [[1, 2, 3]], np.eye(4).ravel(), np.ones(9)])
+def test_malformed_target_affine_raises_linalgerror_like_nilearn(target_affine):
+    img = synthetic(n_vols=1)
+    for func in (image.resample_img, nimage.resample_img):
+        with pytest.raises(np.linalg.LinAlgError):
+            func(img, target_affine=target_affine, interpolation="nearest")
