@@ -248,7 +248,11 @@ def iter_img(imgs: Any) -> Iterator[nib.Nifti1Image]:
     nibabel.Nifti1Image
         One 3D image per volume.
     """
-    img = check_niimg_4d(imgs)
+    img = check_niimg_4d(imgs)  # raises DimensionError now, not at the first iteration
+    return _iter_volumes(img)
+
+
+def _iter_volumes(img: nib.Nifti1Image) -> Iterator[nib.Nifti1Image]:
     dtype = img_data_dtype(img).newbyteorder("=")
     for _, chunk in _reader.iter_chunks(img, dtype=dtype):
         for index in range(chunk.shape[3]):

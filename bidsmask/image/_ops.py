@@ -8,6 +8,7 @@ atlases, not for streaming BOLD series.
 
 from __future__ import annotations
 
+import itertools
 import numbers
 import os
 import warnings
@@ -46,9 +47,8 @@ def check_same_fov(*args: Any, raise_error: bool = False, **kwargs: Any) -> bool
     False
     """
     named = {f"img_#{i}": img for i, img in enumerate(args)} | kwargs
-    names = list(named)
     errors = []
-    for first, second in zip(names, names[1:], strict=False):
+    for first, second in itertools.combinations(named, 2):
         a, b = named[first], named[second]
         if a.shape[:3] != b.shape[:3]:
             errors.append((first, second, "shape", a.shape[:3], b.shape[:3]))
@@ -86,8 +86,8 @@ def _cut_off(threshold, values: np.ndarray, two_sided: bool) -> float:
             raise ValueError(message) from exc
     elif not isinstance(threshold, numbers.Real) or isinstance(threshold, bool):
         raise TypeError(
-            "threshold should be either a number or a string finishing with a percent sign; "
-            f"got {type(threshold).__name__}."
+            "threshold should be either a number or a string finishing with a percent sign: "
+            f"'threshold' must be of type number or str; got {type(threshold).__name__}."
         )
     threshold = float(threshold)
     if threshold < 0:

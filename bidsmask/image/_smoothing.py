@@ -7,6 +7,7 @@ a run may be smoothed chunk by chunk with the same result as smoothing the whole
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -100,7 +101,12 @@ def smooth_array(
     array([0.3738, 0.6671, 0.3738])
     """
     if isinstance(fwhm, (int, float)) and not isinstance(fwhm, bool) and fwhm == 0:
-        logger.warning("fwhm=%s: no smoothing is performed.", fwhm)
+        warnings.warn(
+            f"The parameter 'fwhm' for smoothing is specified as {float(fwhm)}. Setting it to "
+            "None (no smoothing will be performed).",
+            UserWarning,
+            stacklevel=2,
+        )
         fwhm = None
     if arr.dtype.kind in ("i", "u", "b"):
         arr = arr.astype(np.float64 if arr.dtype in (np.int64, np.uint64) else np.float32)

@@ -181,3 +181,24 @@ def test_coord_transform_matches_nilearn():
     ):
         assert ours.shape == ref.shape == (2, 3)
         assert_array_equal(ours, ref)
+
+
+def test_small_behaviours_match_nilearn():
+    a = nib.Nifti1Image(np.zeros((3, 3, 3)), np.eye(4))
+    b = nib.Nifti1Image(np.zeros((3, 3, 3)), np.eye(4))
+    c = nib.Nifti1Image(np.zeros((3, 3, 3)), np.diag([2.0, 2, 2, 1]))
+    from nilearn.image.image import check_same_fov as reference_check_same_fov
+
+    for func in (image.check_same_fov, reference_check_same_fov):
+        with pytest.raises(ValueError, match=r"a and c do not have the same affine"):
+            func(a=a, b=b, c=c, raise_error=True)
+        assert func(a, b) and not func(a, c)
+    for func in (image.threshold_img, nimage.threshold_img):
+        with pytest.raises(TypeError, match="be of type"):
+            func(_stat_map(), threshold=object())
+    for func in (image.smooth_img, nimage.smooth_img):
+        with pytest.warns(UserWarning, match=r"specified as 0\.0\. Setting it to None"):
+            func(a, fwhm=0.0)
+    for func in (image.iter_img, nimage.iter_img):
+        with pytest.raises(image.DimensionError if func is image.iter_img else Exception):
+            func(a)  # raised at the call, before any iteration
