@@ -22,6 +22,7 @@ from nibabel.spatialimages import SpatialImage
 
 from bidsmask import image, signal
 from bidsmask.image import _reader
+from bidsmask.maskers._output import check_output, to_output
 from bidsmask.regions import VoxelSpec, extract, extract_regions
 
 logger = logging.getLogger(__name__)
@@ -336,14 +337,15 @@ class BaseMasker:
         Returns
         -------
         numpy.ndarray
-            Shape (n_volumes, n_elements); 1D (n_elements,) for a 3D image.
+            Shape (n_volumes, n_elements); 1D (n_elements,) for a 3D image. A DataFrame after
+            ``set_output(transform="pandas")``.
         """
         del y
         self.fit(imgs)
         cleaned, coverage = self._transform(imgs, confounds, sample_mask)
         if hasattr(self, "region_coverage_"):
             self.region_coverage_ = coverage
-        return cleaned
+        return to_output(cleaned, self)
 
     def transform(self, imgs, confounds=None, sample_mask=None) -> np.ndarray:
         """Extract cleaned signals: load → resample → smooth → extract → clean.
@@ -363,9 +365,28 @@ class BaseMasker:
         Returns
         -------
         numpy.ndarray
-            Shape (n_volumes, n_elements); 1D (n_elements,) for a 3D image.
+            Shape (n_volumes, n_elements); 1D (n_elements,) for a 3D image. A DataFrame after
+            ``set_output(transform="pandas")``.
         """
-        return self._transform(imgs, confounds, sample_mask)[0]
+        return to_output(self._transform(imgs, confounds, sample_mask)[0], self)
+
+    def set_output(self, *, transform: str | None = None) -> BaseMasker:
+        """Choose the container of ``transform``'s output (scikit-learn's ``set_output``).
+
+        Parameters
+        ----------
+        transform : {"default", "pandas"} or None, default=None
+            "pandas": a DataFrame whose columns are ``get_feature_names_out()`` (region names
+            for labels maskers); "default": numpy arrays; None: unchanged.
+
+        Returns
+        -------
+        self
+        """
+        check_output(transform)
+        if transform is not None:
+            self._sklearn_output_config = {"transform": transform}
+        return self
 
     def _transform(self, imgs, confounds, sample_mask) -> tuple[np.ndarray, np.ndarray]:
         """Return the cleaned signals and each element's coverage by voxels with data."""

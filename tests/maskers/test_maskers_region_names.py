@@ -117,3 +117,26 @@ def test_keep_masked_labels_is_deprecated_like_nilearn(data):
     with pytest.warns(FutureWarning, match='"keep_masked_labels" parameter will be removed'):
         masker.fit_transform(data["img"])
     assert masker.region_names_ == {0: "region_5", 1: "region_6", 2: "region_40"}
+
+
+@pytest.mark.parametrize("names_from", ["labels", "lut"])
+def test_set_output_pandas_columns_are_region_names_like_nilearn(data, names_from):
+    kwargs = {"labels_img": data["atlas"]}
+    kwargs["labels" if names_from == "labels" else "lut"] = (
+        list(NAMES) if names_from == "labels" else _lut_frame()
+    )
+    ours, ref, _, _ = _fit_both(data["img"], **kwargs)
+    ours.set_output(transform="pandas")
+    ref.set_output(transform="pandas")
+    got = ours.transform(data["img"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ref.transform(data["img"])
+    assert isinstance(got, pd.DataFrame)
+    assert list(got.columns) == list(expected.columns) == ["region_5", "region_6", "region_40"]
+    assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-5)
+    back = ours.inverse_transform(got)
+    assert back.shape == (*DATA_SHAPE, 20)
+    with pytest.raises(ValueError, match="'transform' must be one of"):
+        ours.set_output(transform="polars")
+    assert isinstance(ours.set_output(transform="default").transform(data["img"]), np.ndarray)

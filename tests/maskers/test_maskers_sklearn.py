@@ -27,8 +27,9 @@ Checks that cannot apply, and why:
   ``check_transformer_preserve_dtypes``): maskers take images (3D/4D NIfTI), not feature
   matrices — a 2D array has no affine and no voxel grid;
 - sparse input, sample weights, array API and pandas/polars input checks: images only;
-- ``check_set_output_*`` and ``check_*_feature_names_out_pandas``: ``set_output`` comes from
-  scikit-learn's ``TransformerMixin``, which bidsmask does not import at runtime;
+- ``check_set_output_*`` and ``check_*_feature_names_out_pandas``: they feed numeric arrays;
+  the maskers' own ``set_output(transform="pandas")`` is tested against nilearn in
+  ``test_maskers_region_names.py``;
 - ``check_param_validation``: uses scikit-learn's private ``_parameter_constraints`` machinery;
   bidsmask validates parameters in ``fit`` with its own messages (tested in each masker's tests);
 - classifier / regressor / clusterer / outlier checks: maskers are transformers.
