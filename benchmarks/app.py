@@ -217,7 +217,13 @@ for bold in sorted(data.glob("sub-01/func/*_desc-preproc_bold.nii.gz")):
 def _measure(command: list[str], env: dict) -> dict:
     """Run a command in a fresh process: wall, CPU (with children) and peak RSS."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(  # not from a source tree: ``-m`` would import its bidsmask
+        command,
+        env=env,
+        cwd=tempfile.gettempdir(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     output = process.stdout.read().decode(errors="replace")
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
