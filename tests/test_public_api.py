@@ -316,6 +316,9 @@ PUBLIC_NAMES = {
     "bidsmask.maskers": (
         "BaseMasker",
         "CiftiLabelsMasker",
+        "MultiNiftiLabelsMasker",
+        "MultiNiftiMapsMasker",
+        "MultiNiftiMasker",
         "NiftiLabelsMasker",
         "NiftiMapsMasker",
         "NiftiMasker",

@@ -9,12 +9,16 @@ from bidsmask.maskers._base import BaseMasker, NotFittedError
 from bidsmask.maskers.cifti import CiftiLabelsMasker
 from bidsmask.maskers.labels import NiftiLabelsMasker
 from bidsmask.maskers.maps import NiftiMapsMasker
+from bidsmask.maskers.multi import MultiNiftiLabelsMasker, MultiNiftiMapsMasker, MultiNiftiMasker
 from bidsmask.maskers.nifti import NiftiMasker
 from bidsmask.maskers.spheres import NiftiSpheresMasker
 
 __all__ = [
     "BaseMasker",
     "CiftiLabelsMasker",
+    "MultiNiftiLabelsMasker",
+    "MultiNiftiMapsMasker",
+    "MultiNiftiMasker",
     "NiftiLabelsMasker",
     "NiftiMapsMasker",
     "NiftiMasker",
