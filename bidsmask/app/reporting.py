@@ -62,6 +62,9 @@ class RunReport:
     :meth:`finish` last; :meth:`finish` returns the record's ``"Report"`` entry.
     """
 
+    #: What the carpet plot's rows are (in its caption).
+    sampled = "voxels of the mask"
+
     def __init__(self, job, bold, mask: np.ndarray, atlases: list, built: list):
         self.job, self.mask, self.atlases, self.built = job, mask, atlases, built
         self.affine, self.shape = bold.affine, tuple(bold.shape[:3])
@@ -190,7 +193,7 @@ class RunReport:
             "png",
             ({"desc": label}, "carpetplot"),
             (STRATEGY, f"Strategy {ctx.strategy}"),
-            f"{self.raw.shape[1]} voxels of the mask, detrended and standardized, before and "
+            f"{self.raw.shape[1]} {self.sampled}, detrended and standardized, before and "
             f"after cleaning with strategy {ctx.strategy!r}; censored volumes in red.",
         )
         plan = job.outputs

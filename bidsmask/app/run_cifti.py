@@ -22,6 +22,7 @@ from bidsmask import cifti, connectivity
 from bidsmask.app.coverage import MISSING_DATA
 from bidsmask.app.exitcodes import DataError, reading
 from bidsmask.app.progress import DONE
+from bidsmask.app.report_cifti import GrayordinateReport
 from bidsmask.app.run import (
     CONNECTIVITY_KINDS,
     RunJob,
@@ -86,8 +87,10 @@ def process_grayordinates(job: RunJob) -> tuple[str, list[str], list[str], str]:
         raise DataError(f"{run.bold}: axis 0 is not a time series (not a dtseries).")
     n_volumes = int(img.shape[0])
     logger.debug("%s: %d atlas(es) from one pass over %s", job.stem, len(built), run.bold.name)
+    report = GrayordinateReport(job, axis, list(job.atlases)) if config.reports else None
+    specs = [spec for spec, _ in built] + (report.specs if report else [])
     with reading(run.bold):
-        signals, qualified = cifti.extract(img, [spec for spec, _ in built])
+        signals, qualified = cifti.extract(img, specs)
     plan = job.outputs
     uris = {
         "bold": writer.bids_uri(run.bold, config.fmriprep_dir, "fmriprep"),
@@ -121,10 +124,16 @@ def process_grayordinates(job: RunJob) -> tuple[str, list[str], list[str], str]:
         "Strategies": {},
     }
     notes = [f"{int(qualified.sum())} grayordinates with data; {len(built)} atlas(es)"]
+    if report:
+        report.take(signals, coverages)
     for ctx in strategy_contexts(job, n_volumes, fd, uris, record, notes):
         files, coverage = _write_strategy(ctx, built, signals, coverages)
         record_strategy(ctx, files, coverage, record, notes)
         written += files
+        if report:
+            report.strategy(ctx, fd)
+    if report:
+        record["Report"] = report.finish()
     return finish_run(job, written, record, notes)
 
 

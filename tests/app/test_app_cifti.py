@@ -232,3 +232,22 @@ def test_group_level_averages_cifti_matrices(out, cifti_dataset):
     qc = pd.read_csv(out / "qc.tsv", sep="\t")
     assert set(qc["space"]) == {"fsLR", "MNI152NLin2009cAsym:res-2"}
     assert_array_equal(sorted(qc["strategy"].unique()), ["scrubbing", "simple"])
+
+
+def test_report_figures_of_grayordinate_runs(out):
+    record = json.loads((out / "logs/runs/sub-01_task-rest_space-fsLR_den-91k.json").read_text())
+    figures = {Path(f["Path"]).name: f for f in record["Report"]["Figures"]}
+    stem = "sub-01_task-rest_space-fsLR"
+    carpet = figures[f"{stem}_den-91k_desc-scrubbing_carpetplot.png"]
+    assert carpet["Caption"].startswith("272 grayordinates (left cortex, right cortex, subcortex)")
+    for name in (
+        f"{stem}_atlas-Schaefer2018_seg-100Parcels7Networks_den-91k_meas-PearsonCorrelation"
+        "_desc-simple_relmat.svg",
+        f"{stem}_atlas-Schaefer2018_seg-100Parcels7Networks_den-91k_desc-coverage_histogram.svg",
+    ):
+        assert name in figures
+    for figure in figures.values():
+        assert (out / figure["Path"]).stat().st_size > 1000
+    assert set(record["Report"]["Strategies"]) == {"simple", "scrubbing"}
+    page = (out / "sub-01.html").read_text()
+    assert carpet["Path"] in page
