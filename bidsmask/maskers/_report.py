@@ -1,10 +1,12 @@
-"""``generate_report()`` of the Nifti maskers: what the masker will extract, drawn and tabulated.
+"""``generate_report()`` of the maskers: what the masker will extract, drawn and tabulated.
 
 The report (a :class:`bidsmask.reports.HTMLReport`, figures embedded) holds the masker's
 parameters, a figure of the mask's contour (:class:`NiftiMasker`) or of the regions over the
 MNI152 template resampled to the masker's grid (labels, maps — the displayed ones, each voxel
 coloured by its strongest map — and spheres), regions with no voxel inside the mask in red,
-and a table of each region's voxels and coverage. An unfitted masker gives a report that says so.
+and a table of each region's voxels and coverage; for :class:`CiftiLabelsMasker`, the
+grayordinates by structure group and the parcels' coverage. An unfitted masker gives a report
+that says so.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def masker_report(
         "NiftiLabelsMasker": _labels_section,
         "NiftiMapsMasker": _maps_section,
         "NiftiSpheresMasker": _spheres_section,
+        "CiftiLabelsMasker": _cifti_section,
     }[name]
     draw(masker, section, displayed)
     page.sections += [section, params]
@@ -123,6 +126,37 @@ def _labels_section(masker, section, displayed) -> None:
     names = [masker.region_names_[k] for k in keys]
     counts, coverage = masker.region_voxel_counts_, masker.region_coverage_
     _regions(section, atlas.affine, regions, ids.tolist(), names, counts, coverage, "regions")
+
+
+def _cifti_section(masker, section, displayed) -> None:
+    """Grayordinates by structure group, the parcels' coverage (histogram and table)."""
+    names = np.asarray(masker.brain_models_.name)
+    left = int(np.sum(names == "CIFTI_STRUCTURE_CORTEX_LEFT"))
+    right = int(np.sum(names == "CIFTI_STRUCTURE_CORTEX_RIGHT"))
+    groups = [
+        ["left cortex", left],
+        ["right cortex", right],
+        ["subcortex", names.size - left - right],
+    ]
+    section.tables.append(reports.Table(["grayordinates", "count"], groups))
+    coverage = np.asarray(masker.region_coverage_)
+    fig = reports.plot_histogram(
+        coverage, "fraction of the parcel's grayordinates with data", value_range=(0, 1)
+    )
+    caption = f"Coverage of the {coverage.size} parcels; {int(np.sum(coverage == 0))} with none."
+    section.figures.append(reports.Figure(_figure(fig), caption))
+    keys = sorted(k for k in masker.region_ids_ if k != "background")
+    rows = [
+        [
+            masker.region_ids_[k],
+            masker.region_names_[k],
+            int(masker.region_grayordinate_counts_[k]),
+            float(coverage[k]),
+        ]
+        for k in keys
+    ]
+    columns = ["id", "name", "grayordinates", "coverage"]
+    section.tables.append(reports.Table(columns, rows, sortable=True))
 
 
 def _chosen(displayed, n: int) -> np.ndarray:

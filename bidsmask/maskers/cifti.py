@@ -22,14 +22,14 @@ class CiftiLabelsMasker(BaseMasker):
     """Extract one cleaned signal per parcel of a ``.dlabel.nii`` from ``.dtseries.nii`` files.
 
     nilearn has no CIFTI masker; this one follows the API of ``NiftiLabelsMasker`` (``fit``,
-    ``transform(imgs, confounds=, sample_mask=)``, ``inverse_transform``, ``region_names_``)
-    and its cleaning parameters. The atlas is matched to the data by structure and vertex or
-    voxel index, so an atlas on whole 32k meshes, on the cortex only or on the subcortex only
-    all work with fMRIPrep's 91k files. A parcel's signal is the mean of its grayordinates
-    whose data are finite and not all zero; its coverage is the fraction of the parcel's
-    grayordinates that qualify. Without cleaning the signals equal Connectome Workbench's
-    ``wb_command -cifti-parcellate … COLUMN -only-numeric`` on files without all-zero
-    grayordinates.
+    ``transform(imgs, confounds=, sample_mask=)``, ``inverse_transform``, ``region_names_``,
+    ``generate_report()``) and its cleaning parameters. The atlas is matched to the data by
+    structure and vertex or voxel index, so atlases on whole 32k meshes, on the cortex only or
+    on the subcortex only all work with fMRIPrep's 91k files. A parcel's signal is the mean of
+    its grayordinates whose data are finite and not all zero; its coverage is the fraction of
+    the parcel's grayordinates that qualify. Without cleaning the signals equal Connectome
+    Workbench's ``wb_command -cifti-parcellate … COLUMN -only-numeric`` on files without
+    all-zero grayordinates.
 
     Parameters
     ----------

@@ -180,3 +180,15 @@ def test_sklearn_clone_and_pickle(files):
     restored = pickle.loads(pickle.dumps(masker))
     assert_allclose(restored.transform(dtseries), masker.transform(dtseries))
     assert "detrend=True" in repr(masker)
+
+
+def test_generate_report(files, tmp_path):
+    pytest.importorskip("matplotlib")
+    _, _, dtseries, dlabel = files
+    masker = CiftiLabelsMasker(dlabel).fit(dtseries)
+    report = masker.generate_report()
+    html = report._repr_html_()
+    assert "left cortex" in html and "right cortex" in html and "subcortex" in html
+    assert "L1" in html and "data:image/png;base64," in html
+    report.save_as_html(tmp_path / "report.html")
+    assert (tmp_path / "report.html").stat().st_size > 1000
