@@ -6,7 +6,7 @@ synthetic dataset of :mod:`bidsmask.datagen` (``--decimation 2``: 4 mm voxels, 4
 ``--volumes`` per run). Each repeat runs both variants in fresh processes, alternating which
 goes first, into fresh output folders; the table gives the median wall time and peak RSS.
 
-    python benchmarks/reports.py --repeats 3 --volumes 200 --decimation 2
+    python benchmarks/reports.py --repeats 3 --volumes 300 --decimation 2 [--data DIR]
 """
 
 from __future__ import annotations
@@ -54,12 +54,18 @@ def run_job(fmriprep: Path, out: Path, tf: Path, reports: bool) -> tuple[float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--volumes", type=int, default=200)
+    parser.add_argument("--volumes", type=int, default=300)
     parser.add_argument("--decimation", type=int, default=2)
+    parser.add_argument(
+        "--data", type=Path, help="reuse fmriprep/ and templateflow/ made here by an earlier run"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bidsmask-bench-reports-") as tmp:
         root = Path(tmp)
-        fmriprep, tf = make_data(root, args.volumes, args.decimation)
+        if args.data and (args.data / "fmriprep").is_dir():
+            fmriprep, tf = args.data / "fmriprep", args.data / "templateflow"
+        else:
+            fmriprep, tf = make_data(args.data or root, args.volumes, args.decimation)
         times: dict[bool, list[float]] = {True: [], False: []}
         rss: dict[bool, list[float]] = {True: [], False: []}
         for repeat in range(args.repeats):

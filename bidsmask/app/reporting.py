@@ -35,7 +35,7 @@ from bidsmask.bids import naming, writer
 logger = logging.getLogger(__name__)
 
 #: Voxels sampled for the carpet plots.
-SAMPLE_SIZE = 3000
+SAMPLE_SIZE = 2000
 #: Ranks of the sections of a run, in page order.
 MASK, ATLAS, STRATEGY, PAIR = range(4)
 

@@ -60,13 +60,25 @@ def matplotlib():
     return mpl
 
 
-def figure(width: float, height: float):
-    """Return a new :class:`matplotlib.figure.Figure` of ``width`` × ``height`` inches."""
+def figure(
+    width: float, height: float, margins: tuple | None = (0.6, 0.45, 0.15, 0.3), layout=None
+):
+    """Return a new :class:`matplotlib.figure.Figure` of ``width`` × ``height`` inches.
+
+    ``margins`` (left, bottom, right, top, in inches) place the subplots; fixed margins are
+    several times cheaper to save than a constrained layout.
+    """
     mpl = matplotlib()
     from matplotlib.figure import Figure
 
     with mpl.rc_context(_RC):
-        return Figure(figsize=(width, height), layout="constrained")
+        fig = Figure(figsize=(width, height), layout=layout)
+    if margins is not None and layout is None:
+        left, bottom, right, top = margins
+        fig.subplots_adjust(
+            left=left / width, bottom=bottom / height, right=1 - right / width, top=1 - top / height
+        )
+    return fig
 
 
 def rc_context():

@@ -80,7 +80,7 @@ def plot_matrix(
     np.fill_diagonal(ordered, np.nan)
     finite = ordered[np.isfinite(ordered)]
     limit = float(np.abs(finite).max()) if finite.size else 1.0
-    fig = _mpl.figure(4.6, 4.0)
+    fig = _mpl.figure(4.6, 4.0, margins=(0.85, 0.75, 0.1, 0.15))
     with _mpl.rc_context():
         ax = fig.subplots()
         image = ax.imshow(
@@ -130,7 +130,7 @@ def plot_histogram(
     fig = _mpl.figure(3.4, 2.2)
     with _mpl.rc_context():
         ax = fig.subplots()
-        ax.hist(values, bins=bins, range=value_range, color="#4c72b0")
+        ax.hist(values, bins=bins, range=value_range, color="#4c72b0", histtype="stepfilled")
         if threshold is not None:
             ax.axvline(threshold, color=ALERT, lw=1, label=f"threshold {threshold:g}")
             ax.legend(frameon=False)
@@ -146,6 +146,7 @@ def plot_carpet(
     fd: np.ndarray | None = None,
     t_r: float | None = None,
     groups: Sequence[tuple[str, int]] = (),
+    max_rows: int = 600,
 ):
     """Draw the carpet plot of a voxel sample before and after cleaning, with the FD trace.
 
@@ -163,6 +164,8 @@ def plot_carpet(
         Repetition time, for a time axis in seconds (volumes otherwise).
     groups : sequence of (str, int)
         Consecutive groups of voxels (name, number of voxels), e.g. networks, drawn as bands.
+    max_rows : int
+        At most this many voxels are drawn (every k-th one of the sample when it has more).
 
     Returns
     -------
@@ -175,7 +178,17 @@ def plot_carpet(
     censored = np.setdiff1d(np.arange(n_volumes), kept)
     full = np.full(before.shape, np.nan)
     full[kept] = after
-    fig = _mpl.figure(7.5, 5.0)
+    # at most max_rows voxels are drawn (every k-th): a panel is a few hundred pixels high
+    step = max(1, int(np.ceil(before.shape[1] / max_rows)))
+    if step > 1:
+        before, full = before[:, ::step], full[:, ::step]
+        edges = np.cumsum([0] + [n for _, n in groups])
+        drawn = -(-edges // step)  # rows drawn before each edge
+        groups = [
+            (name, int(b - a))
+            for (name, _), a, b in zip(groups, drawn[:-1], drawn[1:], strict=True)
+        ]
+    fig = _mpl.figure(7.5, 5.0, margins=(0.95, 0.45, 0.15, 0.3))
     with _mpl.rc_context():
         axes = fig.subplots(3, 1, sharex=True, height_ratios=[1, 2.2, 2.2])
         ax = axes[0]
@@ -230,7 +243,7 @@ def plot_distributions(values: Mapping[str, np.ndarray], xlabel: str):
     names = list(values)
     data = [np.asarray(values[n], dtype=float) for n in names]
     data = [d[np.isfinite(d)] for d in data]
-    fig = _mpl.figure(3.6, 0.6 + 0.45 * max(len(names), 1))
+    fig = _mpl.figure(3.6, 0.6 + 0.45 * max(len(names), 1), margins=(0.8, 0.45, 0.15, 0.1))
     with _mpl.rc_context():
         ax = fig.subplots()
         ax.boxplot(data, orientation="horizontal", tick_labels=names, showfliers=False, widths=0.5)
@@ -286,7 +299,7 @@ def plot_stacked_bars(labels: Sequence[str], parts: Mapping[str, np.ndarray], xl
     -------
     matplotlib.figure.Figure
     """
-    fig = _mpl.figure(4.6, 0.8 + 0.3 * max(len(labels), 1))
+    fig = _mpl.figure(5.4, 0.8 + 0.3 * max(len(labels), 1), margins=(2.7, 0.45, 0.15, 0.1))
     with _mpl.rc_context():
         ax = fig.subplots()
         left = np.zeros(len(labels))
