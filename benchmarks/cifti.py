@@ -43,13 +43,13 @@ import resource, sys, time
 from bidsmask import cifti
 t0 = time.perf_counter()
 atlas = cifti.load_dlabel(sys.argv[1])
-img = cifti.load_cifti(sys.argv[2])
-axis = cifti.dense_axis(img)
-spec = cifti.atlas_spec(atlas, axis)
-(signals,), _ = cifti.extract(img, [spec])
+dense = cifti.open_dense(sys.argv[2])
+spec = cifti.atlas_spec(atlas, dense.axis)
+(signals,), _ = cifti.extract(dense, [spec])
 names = [atlas.names[int(r)] for r in spec.region_ids]
-parcels = cifti.parcels_axis(cifti.align_labels(atlas, axis), axis, spec.region_ids, names)
-cifti.save(cifti.ptseries_image(signals, parcels, img.header.get_axis(0).step), sys.argv[3])
+labels = cifti.align_labels(atlas, dense.axis)
+parcels = cifti.parcels_axis(labels, dense.axis, spec.region_ids, names)
+cifti.save(cifti.ptseries_image(signals, parcels, dense.series[1]), sys.argv[3])
 wall = time.perf_counter() - t0
 print(wall, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """

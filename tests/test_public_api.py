@@ -222,6 +222,7 @@ PUBLIC_NAMES = {
     ),
     "bidsmask.cifti": (
         "CiftiAtlas",
+        "DenseFile",
         "align_labels",
         "atlas_spec",
         "dense_axis",
@@ -230,6 +231,7 @@ PUBLIC_NAMES = {
         "extract",
         "load_cifti",
         "load_dlabel",
+        "open_dense",
         "parcels_axis",
         "pconn_image",
         "pscalar_image",

@@ -78,14 +78,14 @@ def process_grayordinates(job: RunJob) -> tuple[str, list[str], list[str], str]:
     """
     config, run, out = job.config, job.run, job.config.output_dir
     try:
-        img = cifti.load_cifti(run.bold)
-        axis = cifti.dense_axis(img, run.bold)
+        img = cifti.open_dense(run.bold)
+        axis = img.axis
         built = [atlas_spec(atlas, axis) for atlas in job.atlases]
     except ValueError as exc:
         raise DataError(str(exc)) from None
-    if not isinstance(img.header.get_axis(0), cifti2.SeriesAxis):
+    if img.series is None:
         raise DataError(f"{run.bold}: axis 0 is not a time series (not a dtseries).")
-    n_volumes = int(img.shape[0])
+    n_volumes = img.shape[0]
     logger.debug("%s: %d atlas(es) from one pass over %s", job.stem, len(built), run.bold.name)
     report = GrayordinateReport(job, axis, list(job.atlases)) if config.reports else None
     specs = [spec for spec, _ in built] + (report.specs if report else [])
