@@ -14,7 +14,8 @@ maps (114 maps; synthetic 64 maps when absent); Power-264 spheres (5 mm).
    mask, ``load_confounds_strategy``, ``np.corrcoef``, pandas TSVs), alternately, each in a fresh
    process, median of ``--repeats``: wall time (imports included), CPU seconds (the process and
    its children) and peak RSS. bidsmask gets a fresh ``--work-dir`` each time (its atlas cache is
-   cold, as for a user's first job); the "warm" row reuses one work dir.
+   cold, as for a user's first job); the "warm" row reuses one work dir. bidsmask runs with
+   ``--no-reports`` (the script draws no QC figures); "+ QC reports" is the default job, cold.
 2. The first run's time against the later runs' (from bidsmask's log).
 3. The 8-run job with ``--nprocs 1`` and ``--nprocs 2``: wall and total CPU seconds.
 4. With ``--baseline-src DIR`` (another bidsmask source tree, e.g. ``git archive`` of main before
@@ -160,7 +161,10 @@ def _templateflow(root: Path, anat) -> None:
         table.to_csv(folder / f"{stem}.tsv", sep="\t", index=False)
 
 
-def _bidsmask_command(dataset: str, out: Path, work: Path, nprocs: int = 1) -> list[str]:
+def _bidsmask_command(
+    dataset: str, out: Path, work: Path, nprocs: int = 1, reports: bool = False
+) -> list[str]:
+    """Return the participant job (without QC reports by default: the script draws none)."""
     return [
         sys.executable,
         "-m",
@@ -178,6 +182,7 @@ def _bidsmask_command(dataset: str, out: Path, work: Path, nprocs: int = 1) -> l
         str(work),
         "--nprocs",
         str(nprocs),
+        *([] if reports else ["--no-reports"]),
     ]
 
 
@@ -298,7 +303,12 @@ def main() -> None:
     env = _environment(ROOT)
     scratch = Path(tempfile.mkdtemp(prefix="bidsmask-bench-app-"))
     power = ROOT / "bidsmask" / "data" / "coords" / "power2011.csv"
-    results: dict[str, list[dict]] = {"bidsmask": [], "nilearn": [], "bidsmask warm": []}
+    results: dict[str, list[dict]] = {
+        "bidsmask": [],
+        "nilearn": [],
+        "bidsmask warm": [],
+        "+ QC reports": [],
+    }
     first_later = []
     print(f"load average at start: {os.getloadavg()}")
     try:
@@ -314,16 +324,17 @@ def main() -> None:
                 results["nilearn"].append(_measure(command, env))
             warm = _bidsmask_command("fmriprep3", scratch / f"warm{i}", scratch / "work0")
             results["bidsmask warm"].append(_measure(warm, env))
+            out, work = scratch / f"rep{i}", scratch / f"wr{i}"
+            command = _bidsmask_command("fmriprep3", out, work, reports=True)
+            results["+ QC reports"].append(_measure(command, env))
         _table(results, args.repeats)
         if first_later:
             ratios = ", ".join(f"{r:.2f}" for r in first_later)
             print(f"first run / median of the later runs: {ratios}")
         print(f"\n{N_RUNS} runs, bidsmask (cold atlas cache)")
         for nprocs in (1, 2):
-            command = _bidsmask_command(
-                "fmriprep8", scratch / f"o8-{nprocs}", scratch / f"w8-{nprocs}"
-            )
-            row = _measure([*command[:-1], str(nprocs)], env)
+            out, work = scratch / f"o8-{nprocs}", scratch / f"w8-{nprocs}"
+            row = _measure(_bidsmask_command("fmriprep8", out, work, nprocs), env)
             print(
                 f"--nprocs {nprocs}: wall {row['wall']:.1f} s, CPU {row['cpu']:.1f} s "
                 f"(children included), peak RSS {row['rss']:.2f} GiB"
