@@ -343,7 +343,9 @@ def main() -> None:
             outputs = {}
             for name, src in (("baseline", args.baseline_src), ("this", ROOT)):
                 outputs[name] = scratch / f"compare-{name}"
-                command = _bidsmask_command("fmriprep3", outputs[name], scratch / f"wc-{name}")
+                command = _bidsmask_command(  # reports on: older trees lack --no-reports
+                    "fmriprep3", outputs[name], scratch / f"wc-{name}", reports=True
+                )
                 _measure([*command, "--min-coverage", "0"], _environment(src))
             result = _compare(outputs["baseline"], outputs["this"])
             print(f"\noutputs (--min-coverage 0) vs {args.baseline_src}: {result}")
