@@ -68,7 +68,8 @@ class DenseFile:
     axis : nibabel.cifti2.BrainModelAxis
         The grayordinates (axis 1).
     dataobj : array-like
-        (n_rows, n_grayordinates) data, sliced ``dataobj[:, c0:c1]`` without reading the rest.
+        (n_rows, n_grayordinates) data, sliced ``dataobj[:, c0:c1]`` without reading the rest
+        (read-only: a memory map).
     series : tuple of float or None
         ``(start, step)`` in the series unit when axis 0 is a series (a dtseries), else None.
     label_names : dict

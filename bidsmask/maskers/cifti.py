@@ -172,24 +172,22 @@ high_pass, dtype, clean_args
         del y
         self._fit(imgs)
         if imgs is not None:
-            img = cifti.load_cifti(imgs)
-            _, qualified = cifti.extract(img, [self._fitted_spec])
+            _, qualified = cifti.extract(cifti.open_dense(imgs), [self._fitted_spec])
             self.region_coverage_ = self._fitted_spec.coverage(qualified)
         return self
 
-    def _fit(self, imgs) -> cifti2.Cifti2Image | None:
+    def _fit(self, imgs) -> cifti.DenseFile | None:
         self._check_params()
         self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
         atlas = self._load_atlas()
-        img = None if imgs is None else cifti.load_cifti(imgs)
-        axis = atlas.axis if img is None else cifti.dense_axis(img)
+        img = None if imgs is None else cifti.open_dense(imgs)
+        axis = atlas.axis if img is None else img.axis
         spec = cifti.atlas_spec(atlas, axis)
         self._atlas = atlas
         self._fitted_spec = spec
         self.labels_img_ = cifti.load_cifti(self.labels_img)
         self.brain_models_ = axis
-        series = None if img is None else img.header.get_axis(0)
-        self._t_r = series.step if isinstance(series, cifti2.SeriesAxis) else None
+        self._t_r = None if img is None or img.series is None else img.series[1]
         names = [atlas.names[int(rid)] for rid in spec.region_ids]
         self.lut_ = pd.DataFrame(
             {
@@ -256,23 +254,22 @@ high_pass, dtype, clean_args
             Shape (n_volumes, n_regions).
         """
         self._check_fitted()
-        return self._extract(cifti.load_cifti(imgs), confounds, sample_mask)[0]
+        return self._extract(cifti.open_dense(imgs), confounds, sample_mask)[0]
 
-    def _extract(self, img: cifti2.Cifti2Image, confounds, sample_mask):
-        axis = cifti.dense_axis(img)
+    def _extract(self, img: cifti.DenseFile, confounds, sample_mask):
+        axis = img.axis
         spec = self._fitted_spec
         if axis != self.brain_models_:
             spec = cifti.atlas_spec(self._atlas, axis)
         (signals,), qualified = cifti.extract(img, [spec])
         own = []
         if self.high_variance_confounds:
-            raw = np.asarray(img.dataobj, dtype=np.float32)
+            raw = np.array(img.dataobj, dtype=np.float32)  # a copy: dataobj may be read-only
             own.append(signal.high_variance_confounds(np.nan_to_num(raw, copy=False)))
             del raw
-        series = img.header.get_axis(0)
-        t_r = series.step if isinstance(series, cifti2.SeriesAxis) else None
+        t_r = None if img.series is None else img.series[1]
         cleaned = self._clean_signals(
-            signals, own, confounds, sample_mask, np.dtype(img.get_data_dtype()), t_r=t_r
+            signals, own, confounds, sample_mask, np.dtype(img.dataobj.dtype), t_r=t_r
         )
         return cleaned, qualified
 
