@@ -96,7 +96,7 @@ def open_dense(source: str | os.PathLike | cifti2.Cifti2Image) -> DenseFile:
     """Open a dense CIFTI-2 file for reading: its grayordinates, rows and lazy data.
 
     An uncompressed, unscaled NIfTI-2 (as fMRIPrep writes) is read from its XML and
-    memory-mapped (:mod:`bidsmask._cifti_file`: ~20x faster than ``nibabel.load`` for 91k
+    memory-mapped (:mod:`bidsmask._cifti_file`: ~10x faster than ``nibabel.load`` for 91k
     grayordinates); anything else goes through nibabel. The same values either way.
 
     Raises
