@@ -329,6 +329,15 @@ def _subtract(run: _Pass, operators: _Operators, missing: MissingData, sums, squ
         squares -= operators.squares[:, positions] @ np.square(values_t)
 
 
+def _share_with_data(spec, valid: np.ndarray, with_data: np.ndarray) -> np.ndarray:
+    """Return the share of each element's in-mask voxels (maps: of its weight) that have data."""
+    weights = getattr(spec, "coverage_weights", None)
+    if weights is None:
+        return with_data / np.maximum(spec.voxel_counts, 1)
+    total = np.asarray(weights.sum(axis=1)).ravel()
+    return (weights @ valid.astype(np.float64)) / np.maximum(total, np.finfo(float).tiny)
+
+
 def _finish(run, specs, operators, missing, exclude_missing, sums, squares, outputs) -> Extraction:
     """Finish each spec's signals from the (corrected) sums; coverage by voxels with data."""
     has_data = ~missing.missing
@@ -339,7 +348,7 @@ def _finish(run, specs, operators, missing, exclude_missing, sums, squares, outp
         valid = has_data if pos is None else has_data[pos]
         with_data = np.asarray(spec.members @ valid.astype(np.float64)).round().astype(np.int64)
         counts.append(with_data)
-        coverage.append(np.asarray(spec.coverage) * with_data / np.maximum(spec.voxel_counts, 1))
+        coverage.append(np.asarray(spec.coverage) * _share_with_data(spec, valid, with_data))
         if rows is not None:
             out[...] = spec.finish(
                 sums[rows],

@@ -210,7 +210,9 @@ class MapsSpec:
     voxel_counts : numpy.ndarray
         Non-zero voxels of each map inside the mask.
     coverage : numpy.ndarray
-        Fraction of each map's non-zero voxels inside the mask (1.0 without a mask).
+        Fraction of each map's weight (sum of absolute values) inside the mask (1.0 without a
+        mask). Weighted rather than counted: resampled maps carry tiny interpolation values far
+        from their blob, which would make a count-based fraction small for every map.
     voxels : numpy.ndarray
         Flat C-order indices of the voxels read (where any kept map is non-zero).
     n_elements : int
@@ -241,8 +243,14 @@ class MapsSpec:
         if not sizes.any():
             raise ValueError("maps_img contains no map: every value is 0 (or not finite).")
         index, values, counts = maps.indices, maps.values, sizes
+        owner = np.repeat(np.arange(n_maps), sizes)
+        total_weight = np.bincount(owner, weights=np.abs(values), minlength=n_maps)
+        inside_weight = total_weight
         if mask is not None:
             inside = mask.ravel()[index]
+            inside_weight = np.bincount(
+                owner[inside], weights=np.abs(values[inside]), minlength=n_maps
+            )
             index, values = index[inside], values[inside]
             flags = np.append(inside, False).view(np.uint8)  # every start is a valid index
             counts = np.add.reduceat(flags, maps.indptr[:-1], dtype=np.int64)
@@ -277,7 +285,7 @@ class MapsSpec:
         self.region_ids = kept
         self._solver = _LeastSquares(weights_t)
         self.voxel_counts = counts[kept]
-        self.coverage = self.voxel_counts / np.maximum(sizes[kept], 1)
+        self.coverage = inside_weight[kept] / np.maximum(total_weight[kept], np.finfo(float).tiny)
         self.n_elements = int(kept.size)
 
     @property
@@ -287,6 +295,11 @@ class MapsSpec:
         The extraction engine computes ``operator @ data.T`` and hands it to :meth:`finish`.
         """
         return self._solver.weights_t
+
+    @property
+    def coverage_weights(self) -> sparse.csr_array:
+        """Sparse (n_elements × len(voxels)) absolute map weights: what coverage is a share of."""
+        return abs(self._solver.weights_t)
 
     @property
     def members(self) -> sparse.csr_array:

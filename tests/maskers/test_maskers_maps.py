@@ -132,8 +132,10 @@ def test_masked_maps_dropped_and_coverage(run):
     support = maps > 0
     inside = support & np.asarray(run["mask"].dataobj).astype(bool)[..., None]
     assert_allclose(masker.region_voxel_counts_, inside.sum(axis=(0, 1, 2)))
+    weight = np.abs(maps.astype(np.float64))
     assert_allclose(
-        masker.region_coverage_, inside.sum(axis=(0, 1, 2)) / support.sum(axis=(0, 1, 2))
+        masker.region_coverage_,
+        (weight * inside).sum(axis=(0, 1, 2)) / weight.sum(axis=(0, 1, 2)),
     )
 
 

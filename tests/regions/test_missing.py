@@ -115,8 +115,10 @@ def test_maps_and_spheres_leave_out_voxels_without_data(data, labels, mask, redu
     assert np.isnan(got.signals[0][:, 2]).all()
     keep = [0, 1, 3]
     assert_allclose(got.signals[0][:, keep], expected[:, keep], rtol=1e-4, atol=1e-3)
-    coverage = np.array([np.sum((maps[..., k] > 0) & mask & valid) for k in range(4)])
-    assert_allclose(got.coverage[0], coverage / np.sum(maps > 0, axis=(0, 1, 2)))
+    # maps' coverage: the share of each map's weight on voxels inside the mask with data
+    weight = np.abs(maps)
+    inside = np.array([weight[..., k][mask & valid].sum() for k in range(4)])
+    assert_allclose(got.coverage[0], inside / weight.sum(axis=(0, 1, 2)))
     # spheres: the mean over members with data; sphere 0 lies wholly in the NaN slab
     for i, members in enumerate(specs[1].membership.toarray().astype(bool)):
         voxels = specs[1].voxels[members]

@@ -131,7 +131,8 @@ def test_maps_masked_map_dropped(maps):
         spec = MapsSpec(maps, mask)
     assert_array_equal(spec.region_ids, [0])
     assert spec.voxel_counts[0] == mask.sum()
-    assert spec.coverage[0] == pytest.approx(mask.sum() / first.sum())
+    weight = np.abs(maps[..., 0].astype(np.float64))
+    assert spec.coverage[0] == pytest.approx(weight[mask].sum() / weight.sum())
     kept = MapsSpec(maps, mask, keep_masked_maps=True)
     assert kept.n_elements == 5
 
@@ -351,3 +352,20 @@ def test_reduce_maps_rank_deficient_is_minimum_norm_lstsq(rng):
     assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
     assert_array_equal(got[:, 4], 0)
     assert_allclose(got[:, 0], got[:, 3], rtol=1e-5)
+
+
+def test_maps_coverage_is_a_share_of_weight_not_of_voxels():
+    """Resampled maps ring: tiny values far from the blob must not make coverage small."""
+    shape = (12, 12, 12)
+    maps = np.full((*shape, 2), 1e-6, dtype=np.float32)  # interpolation residue everywhere
+    maps[2:5, 2:5, 2:5, 0] = 1.0  # blob 0: 27 voxels, inside the mask
+    maps[8:11, 8:11, 8:11, 1] = 1.0  # blob 1: outside the mask
+    mask = np.zeros(shape, dtype=bool)
+    mask[1:6, 1:6, 1:6] = True
+    spec = MapsSpec(maps, mask, keep_masked_maps=True)
+    weight = np.abs(maps.astype(np.float64))
+    expected = (weight * mask[..., None]).sum(axis=(0, 1, 2)) / weight.sum(axis=(0, 1, 2))
+    np.testing.assert_allclose(spec.coverage, expected)
+    assert spec.coverage[0] > 0.99 and spec.coverage[1] < 0.01
+    # a voxel count would say 125 / 1728 for both maps
+    np.testing.assert_array_equal(spec.voxel_counts, [125, 125])
