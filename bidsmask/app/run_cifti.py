@@ -86,6 +86,11 @@ def process_grayordinates(job: RunJob) -> tuple[str, list[str], list[str], str]:
     if img.series is None:
         raise DataError(f"{run.bold}: axis 0 is not a time series (not a dtseries).")
     n_volumes = img.shape[0]
+    if config.save_denoised_bold:
+        logger.warning(
+            "%s: --save-denoised-bold writes volumes only; no denoised dtseries for this run.",
+            job.stem,
+        )
     logger.debug("%s: %d atlas(es) from one pass over %s", job.stem, len(built), run.bold.name)
     report = GrayordinateReport(job, axis, list(job.atlases)) if config.reports else None
     specs = [spec for spec, _ in built] + (report.specs if report else [])

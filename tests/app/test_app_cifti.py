@@ -251,3 +251,17 @@ def test_report_figures_of_grayordinate_runs(out):
     assert set(record["Report"]["Strategies"]) == {"simple", "scrubbing"}
     page = (out / "sub-01.html").read_text()
     assert carpet["Path"] in page
+
+
+def test_save_denoised_bold_says_fslr_runs_get_none(
+    cifti_dataset, atlas_dataset, tf_env, tmp_path, caplog
+):
+    out = tmp_path / "out"
+    args = [str(cifti_dataset), str(out), "participant", "--participant-label", "01"]
+    args += ["--space", "fsLR", "--atlas", ATLAS, "--atlas-dataset", str(atlas_dataset)]
+    args += ["--task", "rest", "--no-reports", "--save-denoised-bold"]
+    with caplog.at_level("WARNING", logger="bidsmask"):
+        assert main(args) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("sub-01_task-rest_space-fsLR_den-91k" in m and "volumes only" in m for m in warned)
+    assert not list(out.rglob("*_bold.*"))
