@@ -11,8 +11,11 @@ contribution can be subtracted exactly at the end, without a second read:
   not zero), so it is a suspect only then.
 
 A suspect's values are kept from the chunk it becomes suspect in. In the rare case where a voxel
-becomes non-finite only after volumes where it had (summed) values, those earlier volumes of that
-voxel alone are read again (:attr:`MissingData.recover_until`).
+becomes non-finite only after volumes where it had (summed) values (or, for a smoothed run, after
+any volume), its values at those earlier volumes were never kept: the run is then read again from
+its first volume up to the last such one (:attr:`MissingData.recover_until`) - for a ``.nii.gz``
+run, a second decompression of that part of the file - and only those voxels' values are taken
+from it. This happens only with ``exclude_missing`` and is logged at INFO.
 """
 
 from __future__ import annotations
