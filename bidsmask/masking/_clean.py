@@ -70,7 +70,8 @@ def clean_img(
     if mask_img is not None:
         signals = apply_mask(img, mask_img)
     else:
-        signals = np.asarray(get_data(img)).reshape(-1, img.shape[3]).T
+        # voxels in Fortran order: a view of nibabel's (Fortran-ordered) array, not a copy
+        signals = np.asarray(get_data(img)).reshape(-1, img.shape[3], order="F").T
     cleaned = signal.clean(
         signals,
         runs=runs,
@@ -85,4 +86,5 @@ def clean_img(
     )
     if mask_img is not None:
         return unmask(cleaned, mask_img)
-    return new_img_like(img, cleaned.T.reshape(*img.shape[:3], cleaned.shape[0]))
+    # (time, voxels) C-ordered -> (x, y, z, time) Fortran-ordered: a view, not a copy
+    return new_img_like(img, cleaned.T.reshape(*img.shape[:3], cleaned.shape[0], order="F"))

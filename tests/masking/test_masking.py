@@ -369,3 +369,21 @@ def test_clean_img_matches_nilearn(with_mask, kwargs):
     assert_allclose(ours.get_fdata(), expected.get_fdata(), rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="t_r.*must be specified.*header suggest"):
         masking.clean_img(img, low_pass=0.1)
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_clean_img_without_mask_is_per_voxel_clean(layout):
+    from bidsmask import signal
+
+    img = epi_like(n_vols=30, dtype=np.float32, seed=4)
+    data = np.asarray(img.dataobj)
+    data = np.asfortranarray(data) if layout == "F" else np.ascontiguousarray(data)
+    img = nib.Nifti1Image(data, img.affine)
+    out = masking.clean_img(img, standardize="zscore_sample", t_r=2.0, high_pass=0.01)
+    expected = signal.clean(
+        data.reshape(-1, data.shape[3]).T, standardize="zscore_sample", t_r=2.0, high_pass=0.01
+    )
+    got = np.asarray(out.dataobj)
+    assert got.dtype == np.float32
+    assert got.flags.f_contiguous  # built as a view of the cleaned array, not a reshaped copy
+    assert_allclose(got.reshape(-1, data.shape[3]).T, expected, rtol=1e-5, atol=1e-5)
