@@ -265,7 +265,8 @@ def compute_multi_epi_mask(
     """
     _check_not_empty(epi_imgs)
     if target_affine is None and target_shape is None:
-        check_same_grid([check_niimg(img) for img in epi_imgs])
+        epi_imgs = [check_niimg(img) for img in epi_imgs]  # a list of 3D: concatenated once
+        check_same_grid(epi_imgs)
     masks = [
         compute_epi_mask(
             img,
@@ -392,7 +393,8 @@ def compute_multi_background_mask(
     """
     _check_not_empty(data_imgs)
     if target_affine is None and target_shape is None:
-        check_same_grid([check_niimg(img) for img in data_imgs])
+        data_imgs = [check_niimg(img) for img in data_imgs]  # a list of 3D: concatenated once
+        check_same_grid(data_imgs)
     masks = [
         compute_background_mask(
             img,

@@ -387,3 +387,22 @@ def test_clean_img_without_mask_is_per_voxel_clean(layout):
     assert got.dtype == np.float32
     assert got.flags.f_contiguous  # built as a view of the cleaned array, not a reshaped copy
     assert_allclose(got.reshape(-1, data.shape[3]).T, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_multi_epi_mask_concatenates_each_list_of_volumes_once(monkeypatch):
+    from bidsmask.image import _niimg
+
+    calls = []
+    concat = _niimg.concat_niimgs
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return concat(*args, **kwargs)
+
+    monkeypatch.setattr(_niimg, "concat_niimgs", counting)
+    runs = [list(nib.four_to_three(epi_like(n_vols=4, seed=s))) for s in (0, 1)]
+    expected = masking.intersect_masks([masking.compute_epi_mask(run) for run in runs])
+    calls.clear()
+    got = masking.compute_multi_epi_mask(runs)
+    assert len(calls) == 2
+    assert_array_equal(got.get_fdata(), expected.get_fdata())
