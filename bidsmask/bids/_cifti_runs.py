@@ -11,10 +11,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import nibabel as nib
-from nibabel import cifti2
-
 from bidsmask.bids.layout import _SPACE_ENTITIES, RunRecord, _entities, _first, _read_json
+from bidsmask.cifti import open_dense
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +64,15 @@ def _repetition_time(dtseries: Path, metadata: dict) -> float:
     if isinstance(t_r, (int, float)) and t_r > 0:
         return float(t_r)
     try:
-        img = nib.load(dtseries)
-        axis = img.header.get_axis(0)
+        series = open_dense(dtseries).series  # (start, step) in seconds; data not read
     except Exception as exc:  # noqa: BLE001 - any unreadable file is reported the same way
         raise ValueError(f"{dtseries}: cannot read it as a CIFTI-2 dense series ({exc}).") from None
-    if not isinstance(axis, cifti2.SeriesAxis) or axis.step <= 0:
+    if series is None or series[1] <= 0:
         raise ValueError(
             f"No RepetitionTime for {dtseries}: its sidecar lacks 'RepetitionTime' and its "
             "first axis is not a time series. Add RepetitionTime (seconds) to the sidecar."
         )
-    step = axis.step * 10.0**axis.exponent
+    step = series[1]
     logger.warning(
         "%s: RepetitionTime missing from the sidecar; using %.4g s.", dtseries.name, step
     )

@@ -333,3 +333,24 @@ def test_docstring_examples():
 
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_cifti_repetition_time_from_series_axis(tmp_path, caplog):
+    """A dtseries whose sidecar lacks RepetitionTime takes the step of its series axis."""
+    from bidsmask.bids._cifti_runs import cifti_record
+    from bidsmask.datagen._cifti import small_grayordinates, write_dtseries
+
+    func = tmp_path / "sub-01" / "func"
+    func.mkdir(parents=True)
+    bold = write_dtseries(
+        func / "sub-01_task-rest_space-fsLR_den-91k_bold.dtseries.nii",
+        small_grayordinates(),
+        5,
+        t_r=0.8,
+    )
+    (func / "sub-01_task-rest_desc-confounds_timeseries.tsv").write_text("a\n1\n")
+    with caplog.at_level("WARNING"):
+        record = cifti_record(tmp_path, bold)
+    assert record.repetition_time == pytest.approx(0.8)
+    assert record.mask is None
+    assert "RepetitionTime missing" in caplog.text and bold.name in caplog.text
