@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bidsmask.bids.layout import _SPACE_ENTITIES, RunRecord, _entities, _first, _read_json
+from bidsmask.bids.layout import RunRecord, _confounds, _entities, _first, _read_json
 from bidsmask.cifti import open_dense
 
 logger = logging.getLogger(__name__)
@@ -34,16 +34,8 @@ def cifti_record(root: Path, dtseries: Path) -> RunRecord:
     if not name.endswith(_TAIL):
         raise ValueError(f"{dtseries} is not named like an fMRIPrep '*_bold.dtseries.nii' file.")
     ents = _entities(name)
-    source = "_".join(f"{k}-{v}" for k, v in ents.items() if k not in _SPACE_ENTITIES)
+    confounds = _confounds(dtseries, ents)
     folder = dtseries.parent
-    confounds = _first(
-        folder / f"{source}_desc-confounds_{s}.tsv" for s in ("timeseries", "regressors")
-    )
-    if confounds is None:
-        raise FileNotFoundError(
-            f"No confounds file for {dtseries}: expected {source}_desc-confounds_timeseries.tsv "
-            f"in {folder}."
-        )
     base = name[: -len(".nii")]
     sidecar = _first([folder / f"{base}.json", folder / f"{name[: -len('.dtseries.nii')]}.json"])
     metadata = {} if sidecar is None else _read_json(sidecar)

@@ -413,15 +413,7 @@ def _record(root: Path, bold: Path) -> RunRecord:
             f"No brain mask for {bold}: expected {mask.name} next to it. Check that the fMRIPrep "
             "output is complete."
         )
-    source = "_".join(f"{k}-{v}" for k, v in ents.items() if k not in _SPACE_ENTITIES)
-    confounds = _first(
-        folder / f"{source}_desc-confounds_{s}.tsv" for s in ("timeseries", "regressors")
-    )
-    if confounds is None:
-        raise FileNotFoundError(
-            f"No confounds file for {bold}: expected {source}_desc-confounds_timeseries.tsv "
-            f"(or the pre-20.2 _desc-confounds_regressors.tsv) in {folder}."
-        )
+    confounds = _confounds(bold, ents)
     metadata = _read_json(folder / f"{stem}.json")
     segs = {}
     if ents.get("space") == "T1w":
@@ -447,6 +439,21 @@ def _record(root: Path, bold: Path) -> RunRecord:
         aseg=segs.get("aseg"),
         gm_probseg=_first(gm),
     )
+
+
+def _confounds(bold: Path, ents: Mapping[str, str]) -> Path:
+    """Return the run's confounds TSV beside ``bold`` (shared by volumes and grayordinates)."""
+    folder = bold.parent
+    source = "_".join(f"{k}-{v}" for k, v in ents.items() if k not in _SPACE_ENTITIES)
+    confounds = _first(
+        folder / f"{source}_desc-confounds_{s}.tsv" for s in ("timeseries", "regressors")
+    )
+    if confounds is None:
+        raise FileNotFoundError(
+            f"No confounds file for {bold}: expected {source}_desc-confounds_timeseries.tsv "
+            f"(or the pre-20.2 _desc-confounds_regressors.tsv) in {folder}."
+        )
+    return confounds
 
 
 def _anat(root: Path, ents: Mapping[str, str], tail: str) -> list[Path]:
