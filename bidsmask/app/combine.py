@@ -35,11 +35,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bidsmask import connectivity
 from bidsmask._version import __version__
 from bidsmask.app.exitcodes import DataError
 from bidsmask.app.progress import DONE, SKIPPED
-from bidsmask.app.run import CONNECTIVITY_KINDS, RunJob, _connectivity, _write_table
+from bidsmask.app.run import RunJob, write_relmat, write_table
 from bidsmask.bids import naming, writer
 from bidsmask.bids.outputs import RunOutputs, sidecar_path
 
@@ -194,15 +193,11 @@ def _combine_atlas(
         "SoftwareVersion": f"bidsmask {__version__}",
     }
     timeseries = plan.timeseries(atlas, strategy).path
-    files = _write_table(out, timeseries, table, sidecar)
+    files = write_table(out, timeseries, table, sidecar)
+    runs = {k: combined[k] for k in ("Runs", "VolumesPerRun", "RunsLeftOut")}
+    values = table.to_numpy(dtype=np.float64)
+    nodes = first.get("NodeFiles", [])
     for option in config.connectivity:
-        kind = CONNECTIVITY_KINDS[option]
-        matrix, estimator = _connectivity(table.to_numpy(dtype=np.float64), kind, timeseries)
-        frame = pd.DataFrame(matrix, index=pd.Index(names, name="node"), columns=names)
-        rel_sidecar = connectivity.relmat_sidecar(
-            kind, estimator, first.get("NodeFiles", []), [writer.bids_uri(out / timeseries, out)]
-        )
-        rel_sidecar.update({k: combined[k] for k in ("Runs", "VolumesPerRun", "RunsLeftOut")})
         relmat = plan.relmat(atlas, strategy, option).path
-        files += _write_table(out, relmat, frame, rel_sidecar, True)
+        files += write_relmat(out, relmat, option, values, names, nodes, timeseries, runs)[0]
     return files

@@ -169,7 +169,7 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         "confounds": writer.bids_uri(run.confounds, config.fmriprep_dir, "fmriprep"),
         "mask": writer.bids_uri(out / mask_file, out),
     }
-    written = _write_image(out, mask_file, mask_img, mask_sidecar)
+    written = write_image(out, mask_file, mask_img, mask_sidecar)
     with reading(run.confounds):
         fd = _framewise_displacement(run.confounds, run.bold, n_volumes)
     record = {
@@ -371,24 +371,19 @@ def _write_strategy(
             "RegionsNotAvailable": {**constant, **unavailable},
         }
         timeseries = plan.timeseries(i, ctx.strategy).path
-        written += _write_table(out, timeseries, table, sidecar)
+        written += write_table(out, timeseries, table, sidecar)
         min_coverage[atlas.spec.text] = float(coverage.min())
+        values = table.to_numpy()
         for option in config.connectivity:
-            kind = CONNECTIVITY_KINDS[option]
-            matrix, estimator = _connectivity(table.to_numpy(), kind, timeseries)
-            frame = pd.DataFrame(matrix, index=pd.Index(names, name="node"), columns=names)
-            rel_sidecar = connectivity.relmat_sidecar(
-                kind, estimator, [node_file], [writer.bids_uri(out / timeseries, out)]
-            )
             relmat = plan.relmat(i, ctx.strategy, option).path
-            written += _write_table(out, relmat, frame, rel_sidecar, True)
+            written += write_relmat(out, relmat, option, values, names, [node_file], timeseries)[0]
     if config.save_denoised_bold:
         cleaned = ctx.clean(signals[-1])
         img = masking.unmask(cleaned, mask_img)
         img.header.set_zooms((*img.header.get_zooms()[:3], job.run.repetition_time))
         img.header.set_xyzt_units("mm", "sec")
         sidecar = {**common, "SkullStripped": True, "Description": _describe(None, ctx.strategy)}
-        written += _write_image(out, plan.bold(ctx.strategy).path, img, sidecar)
+        written += write_image(out, plan.bold(ctx.strategy).path, img, sidecar)
     return written, min_coverage
 
 
@@ -404,7 +399,57 @@ def _describe(atlas: Atlas | None, strategy: str) -> str:
     return f"{what}, cleaned with denoising strategy {strategy!r}; censored volumes removed."
 
 
-def _connectivity(values: np.ndarray, kind: str, source: Path) -> tuple[np.ndarray, str]:
+def write_relmat(
+    out: Path,
+    rel: Path,
+    option: str,
+    values: np.ndarray,
+    names: list[str],
+    node_files: list[str],
+    timeseries: Path,
+    extra: dict | None = None,
+) -> tuple[list[Path], np.ndarray]:
+    """Compute one connectivity matrix of a written time series; write it and its sidecar.
+
+    Parameters
+    ----------
+    out : Path
+        The output folder; ``rel`` and ``timeseries`` are relative to it.
+    rel : Path
+        The matrix's ``relmat.tsv``.
+    option : str
+        The ``--connectivity`` choice (a key of :data:`CONNECTIVITY_KINDS`).
+    values : numpy.ndarray
+        The cleaned (n_volumes, n_regions) time series.
+    names : list of str
+        The regions' names (rows and columns of the table).
+    node_files : list of str
+        The atlas's node files (BIDS URIs), the sidecar's ``NodeFiles``.
+    timeseries : Path
+        The time series the matrix is computed from (the sidecar's ``Sources``).
+    extra : dict, optional
+        Fields added to the sidecar.
+
+    Returns
+    -------
+    files : list of Path
+        The table and its sidecar, relative to ``out``.
+    matrix : numpy.ndarray
+        The (n_regions, n_regions) matrix.
+    """
+    kind = CONNECTIVITY_KINDS[option]
+    matrix, estimator = connectivity_with_fallback(values, kind, timeseries)
+    frame = pd.DataFrame(matrix, index=pd.Index(names, name="node"), columns=names)
+    sidecar = connectivity.relmat_sidecar(
+        kind, estimator, node_files, [writer.bids_uri(out / timeseries, out)]
+    )
+    sidecar.update(extra or {})
+    return write_table(out, rel, frame, sidecar, True), matrix
+
+
+def connectivity_with_fallback(
+    values: np.ndarray, kind: str, source: Path
+) -> tuple[np.ndarray, str]:
     """Return the matrix and the estimator used (Ledoit-Wolf when the covariance is singular)."""
     try:
         return connectivity.connectivity_matrix(values, kind), "empirical"
@@ -532,12 +577,14 @@ def _mask_image(data: np.ndarray, bold) -> nib.Nifti1Image:
     return img
 
 
-def _write_image(out: Path, rel: Path, img, sidecar: dict) -> list[Path]:
+def write_image(out: Path, rel: Path, img, sidecar: dict) -> list[Path]:
+    """Write an image and its JSON sidecar under ``out``; return both paths, relative to it."""
     writer.write_nifti(out / rel, img)
     return [rel, _write_sidecar(out, rel, sidecar)]
 
 
-def _write_table(out: Path, rel: Path, frame, sidecar: dict, index: bool = False) -> list[Path]:
+def write_table(out: Path, rel: Path, frame, sidecar: dict, index: bool = False) -> list[Path]:
+    """Write a TSV table and its JSON sidecar under ``out``; return both paths, relative to it."""
     writer.write_tsv(out / rel, frame, index=index)
     return [rel, _write_sidecar(out, rel, sidecar)]
 

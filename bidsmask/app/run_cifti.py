@@ -18,23 +18,22 @@ import numpy as np
 import pandas as pd
 from nibabel import cifti2
 
-from bidsmask import cifti, connectivity
+from bidsmask import cifti
 from bidsmask.app.coverage import MISSING_DATA
 from bidsmask.app.exitcodes import DataError, reading
 from bidsmask.app.progress import DONE
 from bidsmask.app.report_cifti import GrayordinateReport
 from bidsmask.app.run import (
-    CONNECTIVITY_KINDS,
     RunJob,
-    _connectivity,
     _Context,
     _framewise_displacement,
-    _write_image,
-    _write_table,
     finish_run,
     record_strategy,
     run_parameters,
     strategy_contexts,
+    write_image,
+    write_relmat,
+    write_table,
 )
 from bidsmask.atlases import Atlas
 from bidsmask.bids import writer
@@ -113,7 +112,7 @@ def process_grayordinates(job: RunJob) -> tuple[str, list[str], list[str], str]:
             "Sources": [uris["bold"]],
             "Atlas": atlas.spec.text,
         }
-        written += _write_image(
+        written += write_image(
             out, rel, cifti.pscalar_image(coverages[-1], parcels, ["coverage"]), sidecar
         )
     with reading(run.confounds):
@@ -175,20 +174,16 @@ def _write_strategy(ctx: _Context, built, signals, coverages) -> tuple[list[Path
                 n: MISSING_DATA for n, b in zip(names, below, strict=True) if b
             },
         }
-        written += _write_table(out, timeseries, table, sidecar)
+        written += write_table(out, timeseries, table, sidecar)
         ptseries = cifti.ptseries_image(values, parcels, job.run.repetition_time)
         written += _write_cifti(out, plan.ptseries(i, ctx.strategy).path, ptseries)
         min_coverage[atlas.spec.text] = float(coverage.min())
         for option in config.connectivity:
-            kind = CONNECTIVITY_KINDS[option]
-            matrix, estimator = _connectivity(values, kind, timeseries)
-            frame = pd.DataFrame(matrix, index=pd.Index(names, name="node"), columns=names)
-            rel_sidecar = connectivity.relmat_sidecar(
-                kind, estimator, [node_file], [writer.bids_uri(out / timeseries, out)]
+            relmat = plan.relmat(i, ctx.strategy, option).path
+            files, matrix = write_relmat(
+                out, relmat, option, values, names, [node_file], timeseries
             )
-            written += _write_table(
-                out, plan.relmat(i, ctx.strategy, option).path, frame, rel_sidecar, True
-            )
+            written += files
             pconn = cifti.pconn_image(matrix, parcels)
             written += _write_cifti(out, plan.pconn(i, ctx.strategy, option).path, pconn)
     return written, min_coverage
