@@ -136,7 +136,7 @@ def denoising_quality(config: Config, records: list[dict]) -> list[Path]:
     for obs in observations:
         groups[(obs["group_name"], obs["strategy"])].append(obs)
     rows, written = [], []
-    centroids = _CentroidCache(out)
+    centroids = CentroidCache(out)
     for (name, strategy), members in sorted(groups.items()):
         row, files = _strategy_row(out, name, strategy, members, participants, centroids)
         rows.append(row)
@@ -399,7 +399,7 @@ def _write_qcfc(out, name, strategy, members, names, result, used, participants)
     return [tsv, side]
 
 
-class _CentroidCache:
+class CentroidCache:
     """Region centroids (world mm) of the atlases at the output root, read once per atlas."""
 
     def __init__(self, output_dir: Path):

@@ -213,10 +213,10 @@ def _matrix_sections(out: Path, written: list[Path]) -> list:
 
 def _quality_sections(out: Path, written: list[Path]) -> list:
     """Figures of the denoising-quality outputs (:mod:`bidsmask.app.denoising`), when present."""
-    from bidsmask.app.denoising import _CentroidCache
+    from bidsmask.app.denoising import CentroidCache
 
     section = reports.Section("Denoising quality", "quality")
-    centroids = _CentroidCache(out)
+    centroids = CentroidCache(out)
     by_atlas: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
     for path in sorted(out.glob("*_meas-QCFC_*relmat.tsv")):
         ents, _ = outputs.parse_output(path)

@@ -20,7 +20,7 @@ from scipy import stats
 
 from bidsmask.app.cli import main
 from bidsmask.app.config import Config
-from bidsmask.app.denoising import _CentroidCache, covariates_for, read_participants
+from bidsmask.app.denoising import CentroidCache, covariates_for, read_participants
 
 MNI = "space-MNI152NLin2009cAsym"
 ATLASES = {
@@ -281,7 +281,7 @@ def test_centroids_of_spheres_and_where_distance_is_not_available(tmp_path):
     table = pd.DataFrame({"index": [1, 2, 3], "name": ["a", "b", "c"]})
     table[["x", "y", "z"]] = coords
     table.to_csv(tmp_path / "atlas-Power2011_dseg.tsv", sep="\t", index=False)
-    cache = _CentroidCache(tmp_path)
+    cache = CentroidCache(tmp_path)
     distances, why = cache.distances(
         {"atlas": "Power2011"}, "MNI152NLin2009cAsym:res-2", ["c", "a"]
     )
