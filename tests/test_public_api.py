@@ -142,6 +142,8 @@ PUBLIC_NAMES = {
         "process",
         "region_table",
         "run_parameters",
+        "run_strategies",
+        "start_record",
         "template_gm_probseg",
         "write_image",
         "write_relmat",

@@ -170,22 +170,75 @@ def process(job: RunJob) -> tuple[str, list[str], list[str], str]:
         "mask": writer.bids_uri(out / mask_file, out),
     }
     written = write_image(out, mask_file, mask_img, mask_sidecar)
-    with reading(run.confounds):
-        fd = _framewise_displacement(run.confounds, run.bold, n_volumes)
-    record = {
+    fd, record = start_record(job, n_volumes)
+    record.update(
+        {
+            "Mask": str(mask_file),
+            "MaskVoxels": int(mask.sum()),
+            "VoxelsWithoutData": int(extraction.missing_voxels.size),
+            "Strategies": {},
+        }
+    )
+    notes = [f"mask ({config.mask}): {int(mask.sum())} voxels; {len(specs)} extraction(s)"]
+    return run_strategies(
+        job,
+        lambda ctx: _write_strategy(ctx, atlases, built, signals, mask_img),
+        n_volumes,
+        fd,
+        uris,
+        written,
+        record,
+        notes,
+        report,
+    )
+
+
+def start_record(job: RunJob, n_volumes: int) -> tuple[np.ndarray | None, dict]:
+    """Read the run's framewise displacement; return it and the start of the run's record."""
+    with reading(job.run.confounds):
+        fd = _framewise_displacement(job.run.confounds, job.run.bold, n_volumes)
+    return fd, {
         "Status": DONE,
         "Entities": job.source,
-        "Parameters": run_parameters(config),
+        "Parameters": run_parameters(job.config),
         "VolumesTotal": n_volumes,
         "MeanFramewiseDisplacement": None if fd is None else float(np.nanmean(fd)),
-        "Mask": str(mask_file),
-        "MaskVoxels": int(mask.sum()),
-        "VoxelsWithoutData": int(extraction.missing_voxels.size),
-        "Strategies": {},
     }
-    notes = [f"mask ({config.mask}): {int(mask.sum())} voxels; {len(specs)} extraction(s)"]
+
+
+def run_strategies(
+    job: RunJob,
+    write,
+    n_volumes: int,
+    fd,
+    uris: dict,
+    written: list,
+    record: dict,
+    notes: list,
+    report=None,
+):
+    """Clean and write each strategy, draw its figures, and write the run's record, last.
+
+    Parameters
+    ----------
+    job : RunJob
+        The run.
+    write : callable
+        ``write(context) -> (files, lowest coverage per atlas)``: one strategy's outputs.
+    n_volumes, fd, uris
+        The run's volume count, framewise displacement (or None) and its sources' BIDS URIs.
+    written, record, notes
+        The files written so far, the run's record and its notes, completed here.
+    report : RunReport or None
+        The run's report, when ``--reports``.
+
+    Returns
+    -------
+    tuple
+        As :func:`process`.
+    """
     for context in strategy_contexts(job, n_volumes, fd, uris, record, notes):
-        files, coverage = _write_strategy(context, atlases, built, signals, mask_img)
+        files, coverage = write(context)
         record_strategy(context, files, coverage, record, notes)
         written += files
         if report:

@@ -21,16 +21,12 @@ from nibabel import cifti2
 from bidsmask import cifti
 from bidsmask.app.coverage import MISSING_DATA
 from bidsmask.app.exitcodes import DataError, reading
-from bidsmask.app.progress import DONE
 from bidsmask.app.report_cifti import GrayordinateReport
 from bidsmask.app.run import (
     RunJob,
     _Context,
-    _framewise_displacement,
-    finish_run,
-    record_strategy,
-    run_parameters,
-    strategy_contexts,
+    run_strategies,
+    start_record,
     write_image,
     write_relmat,
     write_table,
@@ -115,30 +111,28 @@ def process_grayordinates(job: RunJob) -> tuple[str, list[str], list[str], str]:
         written += write_image(
             out, rel, cifti.pscalar_image(coverages[-1], parcels, ["coverage"]), sidecar
         )
-    with reading(run.confounds):
-        fd = _framewise_displacement(run.confounds, run.bold, n_volumes)
-    record = {
-        "Status": DONE,
-        "Entities": job.source,
-        "Parameters": run_parameters(config),
-        "VolumesTotal": n_volumes,
-        "MeanFramewiseDisplacement": None if fd is None else float(np.nanmean(fd)),
-        "Grayordinates": len(axis),
-        "GrayordinatesWithData": int(np.count_nonzero(qualified)),
-        "Strategies": {},
-    }
+    fd, record = start_record(job, n_volumes)
+    record.update(
+        {
+            "Grayordinates": len(axis),
+            "GrayordinatesWithData": int(np.count_nonzero(qualified)),
+            "Strategies": {},
+        }
+    )
     notes = [f"{int(qualified.sum())} grayordinates with data; {len(built)} atlas(es)"]
     if report:
         report.take(signals, coverages)
-    for ctx in strategy_contexts(job, n_volumes, fd, uris, record, notes):
-        files, coverage = _write_strategy(ctx, built, signals, coverages)
-        record_strategy(ctx, files, coverage, record, notes)
-        written += files
-        if report:
-            report.strategy(ctx, fd)
-    if report:
-        record["Report"] = report.finish()
-    return finish_run(job, written, record, notes)
+    return run_strategies(
+        job,
+        lambda ctx: _write_strategy(ctx, built, signals, coverages),
+        n_volumes,
+        fd,
+        uris,
+        written,
+        record,
+        notes,
+        report,
+    )
 
 
 def _write_strategy(ctx: _Context, built, signals, coverages) -> tuple[list[Path], dict]:
