@@ -108,11 +108,13 @@ class RunReport:
             maps = (
                 data if isinstance(data, regions.SparseMaps) else regions.SparseMaps.from_maps(data)
             )
-            which = np.repeat(np.arange(maps.n_maps), np.diff(maps.indptr))
-            order = np.lexsort((np.abs(maps.values), maps.indices))
-            voxels, which = maps.indices[order], which[order]
-            last = np.append(voxels[1:] != voxels[:-1], True)
-            image[voxels[last]] = which[last] + 1
+            strongest = np.zeros(image.size, dtype=np.float64)
+            for k in range(maps.n_maps):  # one pass over the entries; ties go to the last map
+                part = slice(maps.indptr[k], maps.indptr[k + 1])
+                voxels, values = maps.indices[part], np.abs(maps.values[part])
+                wins = values >= strongest[voxels]
+                strongest[voxels[wins]] = values[wins]
+                image[voxels[wins]] = k + 1
             return image.reshape(self.shape)
         labels = np.asarray(data).astype(np.int64).ravel()
         ids = np.asarray(atlas.region_ids, dtype=np.int64)
