@@ -10,7 +10,7 @@ from bidsmask.maskers.cifti import CiftiLabelsMasker
 from bidsmask.maskers.labels import NiftiLabelsMasker
 from bidsmask.maskers.maps import NiftiMapsMasker
 from bidsmask.maskers.multi import MultiNiftiLabelsMasker, MultiNiftiMapsMasker, MultiNiftiMasker
-from bidsmask.maskers.nifti import NiftiMasker
+from bidsmask.maskers.nifti import NiftiMasker, filter_and_mask
 from bidsmask.maskers.spheres import NiftiSpheresMasker
 
 __all__ = [
@@ -24,4 +24,5 @@ __all__ = [
     "NiftiMasker",
     "NiftiSpheresMasker",
     "NotFittedError",
+    "filter_and_mask",
 ]

@@ -9,6 +9,8 @@ asks for them.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import logging
 import os
@@ -130,6 +132,34 @@ def output_dtype(source: np.dtype, requested: Any) -> np.dtype | None:
     return np.dtype(requested)
 
 
+def images_as_x(method):
+    """Let ``method`` take its images as ``X=`` too (scikit-learn's name for them).
+
+    nilearn's maskers get this from scikit-learn's ``set_output`` wrapper, whose first
+    argument is named ``X``; ``masker.fit_transform(X=img)`` works there and here.
+    """
+
+    @functools.wraps(method)
+    def accept_x(self, *args, **kwargs):
+        if "X" in kwargs:
+            args = (kwargs.pop("X"), *args)
+        return method(self, *args, **kwargs)
+
+    return accept_x
+
+
+@functools.cache
+def _image_input_tags(base: type) -> type:
+    """scikit-learn's ``InputTags`` class extended with nilearn's image input tags."""
+
+    @dataclasses.dataclass
+    class ImageInputTags(base):
+        niimg_like: bool = True
+        surf_img: bool = False
+
+    return ImageInputTags
+
+
 class BaseMasker:
     """Base class of the maskers: parameters, fitting state, extraction and cleaning.
 
@@ -238,29 +268,37 @@ class BaseMasker:
         return hasattr(self, self._fitted_attribute)
 
     def __sklearn_tags__(self):
-        """Describe the masker to scikit-learn (only scikit-learn calls this)."""
+        """Describe the masker to scikit-learn (only scikit-learn calls this).
+
+        As nilearn's maskers: estimator type ``"masker"``, no target, and input tags that add
+        ``niimg_like=True`` (NIfTI paths and images are accepted) and ``surf_img=False``.
+        """
         tags = sys.modules.get("sklearn.utils._tags")
         if tags is None:
             raise RuntimeError(
                 "__sklearn_tags__ is meant to be called by scikit-learn, which is not imported."
             )
         return tags.Tags(
-            estimator_type=None,
+            estimator_type="masker",
             target_tags=tags.TargetTags(required=False),
             transformer_tags=tags.TransformerTags(preserves_dtype=["float32"]),
-            input_tags=tags.InputTags(two_d_array=False),
+            input_tags=_image_input_tags(tags.InputTags)(),
             requires_fit=True,
         )
 
-    def _more_tags(self) -> dict[str, Any]:
-        """Tags for scikit-learn < 1.6."""
+    def _more_tags(self):
+        """Tags for scikit-learn < 1.6; the same object as ``__sklearn_tags__`` after that."""
+        if "sklearn.utils._tags" in sys.modules and hasattr(
+            sys.modules["sklearn.utils._tags"], "Tags"
+        ):
+            return self.__sklearn_tags__()
         return {"requires_y": False, "X_types": ["niimg_like"], "preserves_dtype": ["float32"]}
 
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
             raise NotFittedError(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                "appropriate arguments before using this masker."
+                "appropriate arguments before using this estimator."
             )
 
     @property
@@ -317,6 +355,7 @@ class BaseMasker:
                 raise TypeError("'dtype' cannot be bool. Use a float type, 'auto' or None.")
 
     # --- transform ------------------------------------------------------------------------
+    @images_as_x
     def fit_transform(self, imgs, y=None, confounds=None, sample_mask=None) -> np.ndarray:
         """Fit to ``imgs``, then extract their cleaned signals.
 
@@ -326,7 +365,7 @@ class BaseMasker:
         Parameters
         ----------
         imgs : 3D/4D Niimg-like object or list of 3D Niimg-like objects
-            Images to fit and process.
+            Images to fit and process (may be given as ``X=``, as in scikit-learn).
         y : None
             Ignored; for scikit-learn compatibility.
         confounds : array, DataFrame, path or list of these, default=None
@@ -347,6 +386,7 @@ class BaseMasker:
             self.region_coverage_ = coverage
         return to_output(cleaned, self)
 
+    @images_as_x
     def transform(self, imgs, confounds=None, sample_mask=None) -> np.ndarray:
         """Extract cleaned signals: load → resample → smooth → extract → clean.
 
@@ -356,7 +396,7 @@ class BaseMasker:
         Parameters
         ----------
         imgs : 3D/4D Niimg-like object or list of 3D Niimg-like objects
-            Images to process. A 3D image gives a 1D output.
+            Images to process (may be given as ``X=``). A 3D image gives a 1D output.
         confounds : array, DataFrame, path or list of these, default=None
             Confounds regressed out of the signals (see :func:`bidsmask.signal.clean`).
         sample_mask : array or None, default=None

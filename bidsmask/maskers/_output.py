@@ -1,4 +1,7 @@
-"""The maskers' output container (``set_output(transform="pandas")``, scikit-learn's API)."""
+"""The maskers' output container (``set_output(transform="pandas")``, scikit-learn's API).
+
+``"polars"`` needs the optional ``polars`` package, imported only when that output is chosen.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +10,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-OUTPUTS = (None, "default", "pandas")
+OUTPUTS = (None, "default", "pandas", "polars")
 
 
 def check_output(transform: Any) -> None:
     """Raise unless ``transform`` is an output container the maskers support."""
     if transform not in OUTPUTS:
-        raise ValueError(
-            f"'transform' must be one of {list(OUTPUTS)} ('polars' is not supported); "
-            f"{transform!r} was provided."
-        )
+        raise ValueError(f"'transform' must be one of {list(OUTPUTS)}; {transform!r} was provided.")
+    if transform == "polars":
+        try:
+            import polars  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(
+                "set_output(transform='polars') needs the 'polars' package; install it with "
+                "'pip install polars' or use transform='pandas'."
+            ) from exc
 
 
-def to_output(signals: np.ndarray, masker: Any) -> np.ndarray | pd.DataFrame:
+def to_output(signals: np.ndarray, masker: Any) -> Any:
     """Return ``signals`` in the container chosen by ``masker.set_output``.
 
     Parameters
@@ -31,10 +39,17 @@ def to_output(signals: np.ndarray, masker: Any) -> np.ndarray | pd.DataFrame:
 
     Returns
     -------
-    numpy.ndarray or pandas.DataFrame
-        A DataFrame (one row for a 3D image) with ``transform="pandas"``; otherwise ``signals``.
+    numpy.ndarray, pandas.DataFrame or polars.DataFrame
+        A DataFrame (one row for a 3D image) with ``transform="pandas"`` or ``"polars"``;
+        otherwise ``signals``.
     """
     config = getattr(masker, "_sklearn_output_config", None) or {}
-    if config.get("transform") != "pandas":
+    container = config.get("transform")
+    if container not in ("pandas", "polars"):
         return signals
-    return pd.DataFrame(np.atleast_2d(signals), columns=list(masker.get_feature_names_out()))
+    columns = [str(name) for name in masker.get_feature_names_out()]
+    if container == "polars":
+        import polars
+
+        return polars.from_numpy(np.atleast_2d(signals), schema=columns, orient="row")
+    return pd.DataFrame(np.atleast_2d(signals), columns=columns)

@@ -21,6 +21,7 @@ from bidsmask.maskers._base import (
     resample_nearest,
     same_grid,
 )
+from bidsmask.maskers._docs import fill_doc
 from bidsmask.regions import LABEL_STRATEGIES, LabelsSpec
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def _look_up_table(values: np.ndarray, background_label, labels=None, lut=None) 
     return table
 
 
+@fill_doc
 class NiftiLabelsMasker(BaseMasker):
     """Extract one cleaned signal per region of a labels image.
 
@@ -111,45 +113,44 @@ class NiftiLabelsMasker(BaseMasker):
         Label of the background.
     mask_img : Niimg-like object or None, default=None
         Mask applied to the regions before extraction.
-    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds, detrend, \
-low_pass, high_pass, t_r, dtype, clean_args
-        As :class:`bidsmask.maskers.NiftiMasker`.
+    %(region_cleaning)s
     resampling_target : {"data", "labels", None}, default="data"
         Grid of the extraction: "data" resamples the labels (nearest) and mask to the images;
         "labels" resamples the mask and the images (chunk by chunk) to the labels; None requires
         all grids to match.
-    memory, memory_level, verbose : default=None, 1, 0
-        Accepted for compatibility with nilearn (nothing is cached).
+    %(memory)s
+    %(memory_level)s
+    %(verbose)s
     strategy : str, default="mean"
         "mean", "median", "sum", "minimum", "maximum", "standard_deviation" or "variance".
     keep_masked_labels : bool, default=False
         Keep regions emptied by the mask, with a signal of 0 (deprecated in nilearn).
+    %(clean_args)s
 
     Attributes
     ----------
+    %(clean_args_)s
     labels_img_ : nibabel.Nifti1Image
         The labels image (resampled to the data if fitted on images with target "data").
-    mask_img_ : nibabel.Nifti1Image or None
-        The mask on the extraction grid.
     lut_ : pandas.DataFrame
         Look-up table of the labels of ``labels_img`` as given (rows of labels that resampling
         removes are kept; names are never re-paired with the surviving labels).
-    region_ids_ : dict
-        ``{"background": background_label, 0: id_0, 1: id_1, ...}``: label of each output column.
-    region_names_ : dict
-        ``{i: name}`` for each output column.
+    mask_img_ : nibabel.Nifti1Image or None
+        The mask on the extraction grid.
+    n_elements_ : int
+        Number of regions.
     region_atlas_ : nibabel.Nifti1Image
         The labels image after masking (masked voxels set to the background).
-    region_voxel_counts_ : numpy.ndarray
-        Voxels used for each output column.
     region_coverage_ : numpy.ndarray
         Fraction of each region's voxels that lie inside the mask; after :meth:`fit_transform`,
         inside the mask and with data in the images (finite at every volume, not constant zero;
         the signals themselves keep nilearn's numbers, non-finite values counting as 0).
-    n_elements_ : int
-        Number of regions.
-    clean_args_ : dict
-        Arguments passed to :func:`bidsmask.signal.clean`.
+    region_ids_ : dict
+        ``{"background": background_label, 0: id_0, 1: id_1, ...}``: label of each output column.
+    region_names_ : dict
+        ``{i: name}`` for each output column.
+    region_voxel_counts_ : numpy.ndarray
+        Voxels used for each output column.
     """
 
     _fitted_attribute = "labels_img_"

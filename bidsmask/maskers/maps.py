@@ -19,6 +19,7 @@ from bidsmask.maskers._base import (
     resample_nearest,
     same_grid,
 )
+from bidsmask.maskers._docs import fill_doc
 from bidsmask.regions import MapsSpec
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def _resample_maps(maps_img, shape, affine) -> nib.Nifti1Image:
     return in_memory(out, data)
 
 
+@fill_doc
 class NiftiMapsMasker(BaseMasker):
     """Extract one cleaned signal per map by least squares.
 
@@ -60,20 +62,22 @@ class NiftiMapsMasker(BaseMasker):
         Mask applied to the maps before extraction.
     allow_overlap : bool, default=True
         If False, maps that overlap (a voxel with two positive maps) raise a ValueError.
-    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds, detrend, \
-low_pass, high_pass, t_r, dtype, clean_args
-        As :class:`bidsmask.maskers.NiftiMasker`.
+    %(region_cleaning)s
     resampling_target : {"data", "mask", "maps", None}, default="data"
         Grid of the extraction: the maps (linear) and mask (nearest) are resampled to the data
         or mask grid; with "maps" the images are resampled to the maps, chunk by chunk; None
         requires all grids to match.
     keep_masked_maps : bool, default=False
         Keep maps emptied by the mask (signal 0), as nilearn's deprecated option.
-    memory, memory_level, verbose : default=None, 1, 0
+    %(memory)s
+    memory_level : int, default=0
         Accepted for compatibility with nilearn (nothing is cached).
+    %(verbose)s
+    %(clean_args)s
 
     Attributes
     ----------
+    %(clean_args_)s
     maps_img_ : nibabel.Nifti1Image
         The maps on the extraction grid (a file given as ``maps_img`` stays on disk, read
         lazily; non-finite values count as 0).
@@ -81,12 +85,12 @@ low_pass, high_pass, t_r, dtype, clean_args
         The mask on the extraction grid.
     n_elements_ : int
         Number of maps.
+    region_coverage_ : numpy.ndarray
+        Per map: fraction of the map's support (non-zero voxels) inside the mask.
     region_ids_ : numpy.ndarray
         Index of the map of each output column.
-    region_voxel_counts_, region_coverage_ : numpy.ndarray
-        Per map: non-zero voxels inside the mask, and their fraction of the map's support.
-    clean_args_ : dict
-        Arguments passed to :func:`bidsmask.signal.clean`.
+    region_voxel_counts_ : numpy.ndarray
+        Per map: non-zero voxels inside the mask.
     """
 
     _fitted_attribute = "maps_img_"

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bidsmask import image, masking
+from bidsmask.maskers._base import images_as_x
 from bidsmask.maskers.labels import NiftiLabelsMasker
 from bidsmask.maskers.maps import NiftiMapsMasker
 from bidsmask.maskers.nifti import NiftiMasker
@@ -60,6 +61,25 @@ def _with_n_jobs(base: type):
     return __init__
 
 
+def _with_n_jobs_doc(cls: type) -> type:
+    """Append ``base``'s parameters and attributes, then ``n_jobs``, to ``cls``'s summary.
+
+    ``base`` is the single-image masker ``cls`` derives from; its ``clean_args`` entry is the
+    last parameter, which ``n_jobs`` follows as in the ``__init__`` signature.
+    """
+    base = cls.__mro__[2]
+    sections = base.__doc__[base.__doc__.index("    Parameters\n") :]
+    attributes = sections.index("\n    Attributes\n")
+    n_jobs = (
+        "    n_jobs : int, default=1\n"
+        "        Number of images ``transform_imgs`` processes at a time (threads; -1: all CPUs).\n"
+    )
+    cls.__doc__ = (
+        cls.__doc__.rstrip() + "\n\n" + sections[:attributes] + n_jobs + sections[attributes:]
+    )
+    return cls
+
+
 class _MultiImages:
     """``transform`` / ``transform_imgs`` over a list of subjects (composed with a masker)."""
 
@@ -103,12 +123,14 @@ class _MultiImages:
         with ThreadPoolExecutor(max_workers=min(workers, n)) as pool:
             return list(pool.map(one, range(n)))
 
+    @images_as_x
     def transform(self, imgs, confounds=None, sample_mask=None):
         """Signals of one image, or a list of them for a list of subjects' images."""
         if is_multi(imgs):
             return self.transform_imgs(imgs, confounds=confounds, sample_mask=sample_mask)
         return super().transform(imgs, confounds=confounds, sample_mask=sample_mask)
 
+    @images_as_x
     def fit_transform(self, imgs, y=None, confounds=None, sample_mask=None):
         """Fit on ``imgs``, then transform them (see :meth:`transform`)."""
         del y
@@ -118,6 +140,7 @@ class _MultiImages:
         return self.transform_imgs(imgs, confounds=confounds, sample_mask=sample_mask)
 
 
+@_with_n_jobs_doc
 class MultiNiftiMasker(_MultiImages, NiftiMasker):
     """``NiftiMasker`` for several subjects: the mask is computed from all of them.
 
@@ -136,6 +159,7 @@ class MultiNiftiMasker(_MultiImages, NiftiMasker):
         return compute(imgs, **fixed, **args)
 
 
+@_with_n_jobs_doc
 class MultiNiftiLabelsMasker(_MultiImages, NiftiLabelsMasker):
     """``NiftiLabelsMasker`` for several subjects (the first one gives the grid at ``fit``).
 
@@ -150,6 +174,7 @@ class MultiNiftiLabelsMasker(_MultiImages, NiftiLabelsMasker):
         return super().fit(None if imgs is None else self._first_subject(imgs), y)
 
 
+@_with_n_jobs_doc
 class MultiNiftiMapsMasker(_MultiImages, NiftiMapsMasker):
     """``NiftiMapsMasker`` for several subjects (the first one gives the grid at ``fit``).
 

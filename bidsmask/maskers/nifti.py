@@ -17,6 +17,7 @@ from bidsmask.maskers._base import (
     mask_data,
     same_grid,
 )
+from bidsmask.maskers._docs import fill_doc
 from bidsmask.regions import VoxelSpec
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def _mask_function(strategy: str):
     return masking.compute_brain_mask, {"mask_type": mask_type[strategy]}
 
 
+@fill_doc
 class NiftiMasker(BaseMasker):
     """Extract voxel time series inside a mask and clean them.
 
@@ -49,48 +51,36 @@ class NiftiMasker(BaseMasker):
         Mask of the voxels to extract; computed from the images given to ``fit`` if None.
     runs : numpy.ndarray or None, default=None
         Run index of each volume; cleaning is done run by run.
-    smoothing_fwhm : float or None, default=None
-        Full width at half maximum (mm) of the Gaussian smoothing applied to each volume.
-    standardize : {"zscore_sample", "zscore", "psc", True, False, None}, default=False
-        Standardization of the cleaned signals (see :func:`bidsmask.signal.clean`).
-    standardize_confounds : bool, default=True
-        Z-score the confounds before regressing them out.
-    detrend : bool, default=False
-        Remove linear trends.
-    high_variance_confounds : bool, default=False
-        Also regress out the 5 high-variance confounds of the raw images (this one option holds
-        every voxel of the run in memory, as nilearn does).
-    low_pass, high_pass : float or None, default=None
-        Butterworth filter cut-offs in Hz (need ``t_r``).
-    t_r : float or None, default=None
-        Repetition time in seconds.
-    target_affine, target_shape : array or None, default=None
-        Grid to resample the mask and the images to.
+    %(smoothing_fwhm)s
+    %(standardize)s
+    %(standardize_confounds)s
+    %(detrend)s
+    %(high_variance_confounds)s
+    %(low_pass)s
+    %(high_pass)s
+    %(t_r)s
+    %(target_affine)s
+    %(target_shape)s
     mask_strategy : str, default="background"
         How to compute the mask: "background", "epi", "whole-brain-template", "gm-template" or
         "wm-template".
     mask_args : dict or None, default=None
         Extra arguments of the mask computing function.
-    dtype : numpy dtype, "auto" or None, default=None
-        Output data type ("auto": float32, or int32 for integer images).
-    memory, memory_level : default=None, 1
-        Accepted for compatibility with nilearn; nothing is cached, since a single streamed pass
-        is cheaper than a cache look-up.
-    verbose : int, default=0
-        Verbosity (messages go to the ``bidsmask`` logger).
-    clean_args : dict or None, default=None
-        Extra arguments of :func:`bidsmask.signal.clean`.
+    %(dtype)s
+    %(memory)s
+    %(memory_level)s
+    %(verbose)s
+    %(clean_args)s
 
     Attributes
     ----------
-    mask_img_ : nibabel.Nifti1Image
-        The mask of the extracted voxels.
     affine_ : numpy.ndarray
         Affine of the extracted data (``target_affine`` or the mask's).
+    %(clean_args_)s
+    mask_img_ : nibabel.Nifti1Image
+        The mask of the extracted voxels.
     n_elements_ : int
         Number of voxels in the mask.
-    clean_args_ : dict
-        Arguments passed to :func:`bidsmask.signal.clean`.
     """
 
     _fitted_attribute = "mask_img_"
@@ -226,8 +216,10 @@ class NiftiMasker(BaseMasker):
         if same_grid(img.shape, img.affine, mask.shape, mask.affine):
             return VoxelSpec(data), None, None
         warnings.warn(
-            "imgs are being resampled to the mask_img resolution. Each chunk of volumes is "
-            "resampled in turn; resample the mask beforehand to avoid it.",
+            "imgs are being resampled to the mask_img resolution. This process is memory "
+            "intensive. You might want to provide a target_affine that is equal to the affine "
+            "of the imgs or resample the mask beforehand to save memory and computation time. "
+            "(bidsmask resamples one chunk of volumes at a time.)",
             UserWarning,
             stacklevel=3,
         )
@@ -255,3 +247,65 @@ class NiftiMasker(BaseMasker):
         """
         X = self._check_inverse_input(X)
         return masking.unmask(X, self.mask_img_)
+
+
+def filter_and_mask(
+    imgs: Any,
+    mask_img_: Any,
+    parameters: dict[str, Any],
+    memory_level: int = 0,
+    memory: Any = None,
+    verbose: int = 0,
+    confounds: Any = None,
+    sample_mask: Any = None,
+    copy: bool = True,
+    sklearn_output_config: dict | None = None,
+) -> Any:
+    """Extract and clean the signals of the voxels of a mask (nilearn's ``filter_and_mask``).
+
+    The function form of :meth:`NiftiMasker.transform`: one streamed pass over ``imgs``.
+
+    Parameters
+    ----------
+    imgs : 3D/4D Niimg-like object
+        Images to mask.
+    mask_img_ : 3D Niimg-like object
+        The mask; the images are resampled to its grid (with a warning) when they differ.
+    parameters : dict
+        :class:`NiftiMasker` parameters (``get_params()``); ``clean_kwargs`` is read as
+        ``clean_args``, keys that are not parameters are ignored, ``mask_img`` is replaced by
+        ``mask_img_``.
+    memory_level, memory, verbose : default=0, None, 0
+        Accepted for compatibility with nilearn (nothing is cached).
+    confounds : array, DataFrame, path or list of these, default=None
+        Confounds regressed out of the signals.
+    sample_mask : array or None, default=None
+        Indices (or boolean mask) of the volumes to keep.
+    copy : bool, default=True
+        Accepted for compatibility with nilearn (the output is always a new array).
+    sklearn_output_config : dict or None, default=None
+        ``{"transform": "pandas"}`` (or ``"polars"``) for a DataFrame output.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape (n_volumes, n_voxels), also for a 3D image (one row).
+
+    Raises
+    ------
+    bidsmask.image.DimensionError
+        If ``mask_img_`` is not 3D.
+    """
+    del memory_level, memory, verbose, copy
+    mask = image.check_niimg_3d(mask_img_)
+    accepted = set(NiftiMasker._get_param_names()) - {"mask_img"}
+    params = {k: v for k, v in parameters.items() if k in accepted}
+    if parameters.get("clean_args") is None and parameters.get("clean_kwargs"):
+        params["clean_args"] = parameters["clean_kwargs"]
+    masker = NiftiMasker(mask_img=mask, **params).fit()
+    if sklearn_output_config:
+        masker.set_output(transform=sklearn_output_config.get("transform"))
+    signals = masker.transform(imgs, confounds=confounds, sample_mask=sample_mask)
+    if isinstance(signals, np.ndarray):
+        return np.atleast_2d(signals)
+    return signals

@@ -15,11 +15,13 @@ from bidsmask.maskers._base import (
     resample_nearest,
     same_grid,
 )
+from bidsmask.maskers._docs import fill_doc
 from bidsmask.regions import SpheresSpec
 
 logger = logging.getLogger(__name__)
 
 
+@fill_doc
 class NiftiSpheresMasker(BaseMasker):
     """Extract the cleaned mean signal of spheres around seeds.
 
@@ -46,24 +48,25 @@ class NiftiSpheresMasker(BaseMasker):
         Mask restricting the spheres (resampled to the data, nearest neighbour).
     allow_overlap : bool, default=False
         If False, spheres sharing a voxel raise a ValueError.
-    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds, detrend, \
-low_pass, high_pass, t_r, dtype, clean_args
-        As :class:`bidsmask.maskers.NiftiMasker`.
-    memory, memory_level, verbose : default=None, 1, 0
-        Accepted for compatibility with nilearn (nothing is cached).
+    %(region_cleaning)s
+    %(memory)s
+    %(memory_level)s
+    %(verbose)s
+    %(clean_args)s
 
     Attributes
     ----------
-    seeds_ : list of lists
-        The seeds, as lists of 3 floats.
+    %(clean_args_)s
     mask_img_ : nibabel.Nifti1Image or None
         The mask as given.
     n_elements_ : int
         Number of spheres.
-    region_voxel_counts_, region_coverage_ : numpy.ndarray or None
-        Per sphere: voxels used and fraction of the sphere inside the mask.
-    clean_args_ : dict
-        Arguments passed to :func:`bidsmask.signal.clean`.
+    region_coverage_ : numpy.ndarray or None
+        Per sphere: fraction of the sphere inside the mask.
+    region_voxel_counts_ : numpy.ndarray or None
+        Per sphere: voxels used.
+    seeds_ : list of lists
+        The seeds, as lists of 3 floats.
     """
 
     _fitted_attribute = "seeds_"

@@ -138,5 +138,15 @@ def test_set_output_pandas_columns_are_region_names_like_nilearn(data, names_fro
     back = ours.inverse_transform(got)
     assert back.shape == (*DATA_SHAPE, 20)
     with pytest.raises(ValueError, match="'transform' must be one of"):
-        ours.set_output(transform="polars")
+        ours.set_output(transform="arrow")
+    polars = pytest.importorskip("polars")
+    ref.set_output(transform="polars")
+    got = ours.set_output(transform="polars").transform(data["img"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ref.transform(data["img"])
+    assert isinstance(got, polars.DataFrame)
+    assert got.columns == expected.columns == ["region_5", "region_6", "region_40"]
+    assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-5)
+    assert ours.inverse_transform(got).shape == (*DATA_SHAPE, 20)
     assert isinstance(ours.set_output(transform="default").transform(data["img"]), np.ndarray)

@@ -1,0 +1,134 @@
+"""nilearn 0.14 API details of the maskers: tags, docstrings, ``X=``, ``filter_and_mask``.
+
+nilearn (test-only oracle) gives the reference numbers of ``filter_and_mask``; the tag and
+docstring tests check what nilearn's estimator checks (``check_tags``, ``check_doc_attributes``)
+read: scikit-learn tags with ``niimg_like`` input and estimator type ``"masker"``, and every
+parameter and fitted attribute documented one by one, in ``__init__`` order.
+"""
+
+import inspect
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from bidsmask.image import DimensionError
+from bidsmask.maskers import (
+    MultiNiftiLabelsMasker,
+    MultiNiftiMapsMasker,
+    MultiNiftiMasker,
+    NiftiLabelsMasker,
+    NiftiMapsMasker,
+    NiftiMasker,
+    NiftiSpheresMasker,
+    filter_and_mask,
+)
+
+AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
+
+
+def _run(shape=(8, 9, 10, 12), seed=0):
+    rng = np.random.default_rng(seed)
+    return nib.Nifti1Image((rng.standard_normal(shape) + 10).astype(np.float32), AFFINE)
+
+
+def _labels():
+    data = np.zeros((8, 9, 10), dtype=np.int16)
+    data[:4] = 1
+    data[4:, :5] = 2
+    return nib.Nifti1Image(data, AFFINE)
+
+
+def _maps():
+    labels = np.asarray(_labels().dataobj)
+    return nib.Nifti1Image(np.stack([labels == 1, labels == 2], -1).astype(np.float32), AFFINE)
+
+
+def _maskers():
+    return [
+        NiftiMasker(),
+        NiftiLabelsMasker(labels_img=_labels()),
+        NiftiMapsMasker(maps_img=_maps()),
+        NiftiSpheresMasker(seeds=[(4.0, 4.0, 4.0)], radius=3.0),
+        MultiNiftiMasker(),
+        MultiNiftiLabelsMasker(labels_img=_labels()),
+        MultiNiftiMapsMasker(maps_img=_maps()),
+    ]
+
+
+@pytest.mark.parametrize("masker", _maskers(), ids=lambda m: type(m).__name__)
+def test_docstring_documents_every_parameter_and_attribute(masker):
+    docscrape = pytest.importorskip("numpydoc.docscrape")
+    doc = docscrape.NumpyDocString(type(masker).__doc__)
+    parameters = {p.name: p.type for p in doc["Parameters"]}
+    assert list(parameters) == list(inspect.signature(type(masker).__init__).parameters)[1:]
+    assert "default=0" in parameters["verbose"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        masker.fit(_run())
+    fitted = sorted(k for k in vars(masker) if k.endswith("_") and not k.startswith("_"))
+    assert [a.name for a in doc["Attributes"]] == fitted
+
+
+@pytest.mark.parametrize("masker", _maskers()[:4], ids=lambda m: type(m).__name__)
+def test_tags_say_masker_with_image_input(masker):
+    pytest.importorskip("sklearn")
+    import sklearn.utils  # noqa: F401  (loads the tag classes __sklearn_tags__ uses)
+
+    tags = masker.__sklearn_tags__()
+    assert tags.estimator_type == "masker"
+    assert tags.input_tags.niimg_like is True
+    assert tags.input_tags.surf_img is False
+    assert tags.target_tags.required is False
+    assert masker._more_tags() == tags
+
+
+def test_images_given_as_x():
+    img = _run()
+    expected = NiftiMasker().fit_transform(img)
+    assert_allclose(NiftiMasker().fit_transform(X=img), expected)
+    assert_allclose(NiftiMasker().fit(img).transform(X=img), expected)
+    labels = MultiNiftiLabelsMasker(labels_img=_labels())
+    assert_allclose(labels.fit_transform(X=[img, img])[1], labels.transform(img), rtol=1e-6)
+    with pytest.raises(TypeError):
+        NiftiMasker().fit(img).transform(img, X=img)
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"standardize": "zscore_sample", "detrend": True},
+        {"smoothing_fwhm": 4.0, "standardize": None},
+    ],
+)
+def test_filter_and_mask_matches_nilearn(parameters):
+    ref = pytest.importorskip("nilearn.maskers.nifti_masker")
+    parameters = {**ref.NiftiMasker().get_params(), **parameters, "clean_kwargs": {}}
+    img = _run()
+    mask = np.zeros((8, 9, 10), dtype=np.uint8)
+    mask[2:6, 2:7, 3:8] = 1
+    mask_img = nib.Nifti1Image(mask, AFFINE)
+    got = filter_and_mask(img, mask_img, dict(parameters))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = ref.filter_and_mask(img, mask_img, dict(parameters))
+    assert got.shape == expected.shape == (12, int(mask.sum()))
+    assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    # a 3D image gives one row, as nilearn
+    one = filter_and_mask(img.slicer[..., 0], mask_img, dict(parameters))
+    assert one.shape == (1, int(mask.sum()))
+
+
+def test_filter_and_mask_resamples_with_nilearns_warning_and_needs_3d_mask():
+    img = _run()
+    mask = np.zeros((12, 12, 12), dtype=np.uint8)
+    mask[3:-3, 3:-3, 3:-3] = 1
+    bigger = nib.Nifti1Image(mask, AFFINE)
+    with pytest.warns(UserWarning, match="imgs are being resampled to the mask_img resolution"):
+        out = filter_and_mask(img, bigger, {})
+    assert out.shape == (12, int(mask.sum()))
+    mask_4d = nib.Nifti1Image(np.ones((8, 9, 10, 2), dtype=np.uint8), AFFINE)
+    with pytest.raises(DimensionError, match="Expected dimension is 3D"):
+        filter_and_mask(img, mask_4d, {})
