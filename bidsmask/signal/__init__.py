@@ -7,6 +7,10 @@ linear in the signals, so it is assembled once, in float64, as an
 ``(n_kept, n_times)`` matrix from the small inputs (the identity matrix and the
 confounds), and applied to the signals with one BLAS matrix product per block of
 columns, in the signals' own precision. Standardization follows, per column.
+
+Also nilearn's stand-alone helpers: :func:`butterworth`, :func:`create_cosine_drift`,
+:func:`standardize_signal`, :func:`row_sum_of_squares`, :func:`high_variance_confounds`,
+and :class:`AllVolumesRemovedError` (raised for a sample mask that keeps no volume).
 """
 
 from __future__ import annotations
@@ -22,17 +26,27 @@ import pandas as pd
 from scipy import linalg
 
 from bidsmask.signal import _filters
-from bidsmask.signal._filters import butterworth
+from bidsmask.signal._filters import butterworth, create_cosine_drift
 from bidsmask.signal._inputs import (
+    AllVolumesRemovedError,
     check_filter,
     sanitize_confounds,
     sanitize_runs_and_masks,
     sanitize_standardize,
 )
+from bidsmask.signal._standardize import row_sum_of_squares, standardize_signal
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["butterworth", "clean", "high_variance_confounds"]
+__all__ = [
+    "AllVolumesRemovedError",
+    "butterworth",
+    "clean",
+    "create_cosine_drift",
+    "high_variance_confounds",
+    "row_sum_of_squares",
+    "standardize_signal",
+]
 
 _EPS = np.finfo(np.float64).eps
 _BLOCK_BYTES = 32 * 2**20
@@ -165,13 +179,14 @@ def clean(
     filter_type = check_filter(filter, low_pass, high_pass, t_r)
     standardize = sanitize_standardize(standardize)
     if ensure_finite not in (True, False):
-        raise TypeError(f"ensure_finite must be True or False, got {ensure_finite!r}.")
+        raise ValueError(f"'ensure_finite' must be one of [True, False]; got {ensure_finite!r}.")
     conf_values = sanitize_confounds(confounds, n_times)
     if conf_values is not None and not detrend and not standardize_confounds:
         warnings.warn(
-            "With confounds, use detrend=True and/or standardize_confounds=True; "
-            f"you gave detrend={detrend}, standardize_confounds={standardize_confounds}, "
-            "so non-centred confounds will not be removed correctly.",
+            "When confounds are provided, one must perform detrend and/or standardize "
+            f"confounds (detrend=True and/or standardize_confounds=True); you gave "
+            f"detrend={detrend}, standardize_confounds={standardize_confounds}, so "
+            "non-centred confounds will not be removed correctly.",
             UserWarning,
             stacklevel=2,
         )
@@ -362,17 +377,7 @@ def _build_operator(
 
 def _scale_confounds(conf: np.ndarray, standardize_confounds: bool) -> np.ndarray:
     if standardize_confounds:
-        if conf.shape[0] == 1:
-            warnings.warn(
-                "Standardization of a single time point would give zeros; skipped.",
-                UserWarning,
-                stacklevel=4,
-            )
-            return conf
-        conf = conf - conf.mean(axis=0)
-        std = conf.std(axis=0, ddof=1)
-        std[std < _EPS] = 1.0
-        return conf / std
+        return standardize_signal(conf)
     scale = np.abs(conf).max(axis=0)
     scale[scale == 0] = 1.0
     return conf / scale

@@ -6,7 +6,8 @@ that :func:`bidsmask.signal.clean` can turn the whole pipeline into one
 ``(n_kept, n_times)`` operator. They follow ``nilearn.signal`` 0.14 step by
 step: cubic-spline interpolation of censored volumes, linear detrending,
 Butterworth ``sosfiltfilt`` filtering and DCT-II cosine drift regressors.
-:func:`butterworth` is the public filter on signals (``bidsmask.signal.butterworth``).
+:func:`butterworth` (the filter on signals) and :func:`create_cosine_drift` (the drift
+basis) are public as ``bidsmask.signal.butterworth`` / ``create_cosine_drift``.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def critical_frequencies(
     if low_pass is not None and high_pass is not None and high_pass >= low_pass:
         raise ValueError(
             f"High pass cutoff frequency ({high_pass}) is greater than or equal to low pass "
-            f"filter frequency ({low_pass}): high_pass must be lower than low_pass for a "
+            f"filter frequency ({low_pass}). high_pass must be lower than low_pass for a "
             "band-pass filter."
         )
     nyquist = 0.5 * sampling_rate
@@ -292,11 +293,50 @@ def interpolate_censored(
     return out[keep[0] : keep[-1] + 1], keep - keep[0]
 
 
-def cosine_drift(high_pass: float, n_times: int, t_r: float) -> np.ndarray:
+def create_cosine_drift(high_pass: float, frame_times: np.ndarray) -> np.ndarray:
+    """DCT-II cosine drift regressors up to ``high_pass`` Hz, plus a constant last column.
+
+    Same name, parameters and numbers as ``nilearn.signal.create_cosine_drift`` (from
+    ``nilearn.glm.first_level.design_matrix``): ``order = floor(2 * n * high_pass * dt)``
+    cosines (at most ``n - 1``), with ``dt`` the mean spacing of ``frame_times``; column
+    ``k - 1`` is ``sqrt(2 / n) * cos(pi / n * (t + 0.5) * k)`` and the last column is 1.
+
+    Parameters
+    ----------
+    high_pass : float
+        Cut-off frequency in Hz.
+    frame_times : numpy.ndarray, shape (n_scans,)
+        Acquisition time of each scan, in seconds.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_scans, n_drifts + 1)
+        The cosine regressors, then the constant.
+
+    Warns
+    -----
+    UserWarning
+        When ``high_pass * dt >= 0.5``: the drifts span every frequency the sampling
+        can represent.
+
+    Examples
+    --------
+    >>> drift = create_cosine_drift(0.01, np.arange(100) * 2.0)
+    >>> drift.shape, bool((drift[:, -1] == 1).all())
+    ((100, 5), True)
+    """
+    frame_times = np.asarray(frame_times, dtype=np.float64)
+    n_scans = len(frame_times)
+    dt = (frame_times[-1] - frame_times[0]) / (n_scans - 1)
+    drift = cosine_drift(high_pass, n_scans, dt, stacklevel=3)
+    return np.hstack((drift, np.ones((n_scans, 1))))
+
+
+def cosine_drift(high_pass: float, n_times: int, t_r: float, stacklevel: int = 3) -> np.ndarray:
     """DCT-II drift regressors up to ``high_pass`` Hz, without the constant.
 
-    Same basis as ``nilearn.glm.first_level.design_matrix`` ``create_cosine_drift``
-    with its constant column removed.
+    :func:`create_cosine_drift` without its constant column (what ``clean`` adds to the
+    confounds, the signals being centred).
 
     Parameters
     ----------
@@ -306,6 +346,8 @@ def cosine_drift(high_pass: float, n_times: int, t_r: float) -> np.ndarray:
         Number of time points.
     t_r : float
         Repetition time in seconds.
+    stacklevel : int, default=3
+        Stack level of the saturation warning.
 
     Returns
     -------
@@ -322,7 +364,7 @@ def cosine_drift(high_pass: float, n_times: int, t_r: float) -> np.ndarray:
             "High-pass filter will span all accessible frequencies and saturate "
             f"the design matrix; high_pass={high_pass} Hz. Reduce high_pass.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     order = min(n_times - 1, int(np.floor(2 * n_times * high_pass * t_r)))
     times = np.arange(n_times)
@@ -372,8 +414,8 @@ def add_cosine_drift(
     np.fill_diagonal(corr, 0)
     if (corr[:n_cosines] > 0.9).any():
         warnings.warn(
-            "Cosine drift terms already exist in the confounds; using the "
-            "supplied regressors only.",
+            "Cosine drift terms already exist in the user supplied confounds "
+            "(correlation > 0.9); using the supplied regressors only.",
             UserWarning,
             stacklevel=3,
         )

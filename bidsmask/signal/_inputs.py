@@ -9,6 +9,19 @@ import numpy as np
 import pandas as pd
 
 _STANDARDIZE = ("zscore_sample", "zscore", "psc")
+
+
+class AllVolumesRemovedError(ValueError):
+    """A sample mask that keeps no volume (nilearn's ``exceptions.AllVolumesRemovedError``).
+
+    A :class:`ValueError`; its message starts with nilearn's "The size of the sample mask
+    is 0." and goes on with the caller's detail.
+    """
+
+    def __init__(self, detail: str = "All volumes were marked as outliers; can not proceed."):
+        super().__init__(f"The size of the sample mask is 0. {detail}")
+
+
 _FILTERS = ("butterworth", "cosine")
 
 
@@ -62,7 +75,8 @@ def check_filter(filter, low_pass, high_pass, t_r) -> str | bool:
     """
     if filter is not False and filter not in _FILTERS:
         raise ValueError(
-            f"filter must be 'butterworth', 'cosine' or False; {filter!r} was provided."
+            f"Filter method {filter} not implemented: filter must be 'butterworth', 'cosine' "
+            f"or False; {filter!r} was provided."
         )
     if filter is False:
         if low_pass is not None or high_pass is not None:
@@ -75,8 +89,9 @@ def check_filter(filter, low_pass, high_pass, t_r) -> str | bool:
     if filter == "cosine":
         if t_r is None or high_pass is None:
             raise ValueError(
-                "filter='cosine' needs both t_r and high_pass; "
-                f"got t_r={t_r!r} and high_pass={high_pass!r}."
+                "Repetition time (t_r) and low cutoff frequency (high_pass) must be specified "
+                f"for cosine filtering (filter='cosine'); got t_r={t_r!r} and "
+                f"high_pass={high_pass!r}."
             )
         _check_t_r(t_r)
         return "cosine"
@@ -84,7 +99,7 @@ def check_filter(filter, low_pass, high_pass, t_r) -> str | bool:
         return False
     if t_r is None:
         raise ValueError(
-            "t_r (repetition time in seconds) must be given for Butterworth filtering "
+            "Repetition time (t_r, in seconds) must be specified for butterworth filtering "
             f"(low_pass={low_pass!r}, high_pass={high_pass!r}); got t_r=None."
         )
     _check_t_r(t_r)
@@ -120,8 +135,9 @@ def sanitize_confounds(confounds, n_times: int) -> np.ndarray | None:
         values, item_names, source = _read_confound(item, nested)
         if values.shape[0] != n_times:
             raise ValueError(
-                f"{source} has {values.shape[0]} rows but signals have {n_times} time "
-                "points; give one confound row per time point."
+                f"Confound signal has an incorrect length. {source} has {values.shape[0]} "
+                f"rows but signals have {n_times} time points; give one confound row per "
+                "time point."
             )
         arrays.append(values)
         names.extend(item_names)
@@ -267,11 +283,16 @@ def _check_mask(mask, n_rows: int, i: int, n_runs: int) -> np.ndarray:
         raise TypeError(f"{where} must hold integer indices or booleans; got dtype {mask.dtype}.")
     mask = mask.astype(np.intp)
     if mask.size == 0:
-        raise ValueError(f"{where} removes every volume; keep at least one.")
+        raise AllVolumesRemovedError(f"{where} removes every volume; keep at least one.")
+    if len(mask) > n_rows:
+        raise IndexError(
+            f"{where} has more timepoints than the current run: {len(mask)} indices for a "
+            f"run of {n_rows} time points."
+        )
     if mask.min() < 0 or mask.max() >= n_rows:
         bad = mask[(mask < 0) | (mask >= n_rows)]
         raise IndexError(
-            f"{where} contains indices {bad.tolist()} outside the run's "
+            f"{where} contains invalid index {bad.tolist()}: outside the run's "
             f"{n_rows} time points (valid: 0 to {n_rows - 1})."
         )
     if np.any(np.diff(mask) <= 0):

@@ -7,6 +7,7 @@ from nilearn.glm.first_level.design_matrix import create_cosine_drift
 from numpy.testing import assert_allclose
 
 from bidsmask.signal import _filters
+from bidsmask.signal import create_cosine_drift as create_cosine_drift_ours
 
 
 @pytest.fixture
@@ -56,6 +57,27 @@ def test_butterworth_too_short_names_the_fix():
 def test_cosine_drift_matches_nilearn():
     ref = create_cosine_drift(0.01, np.arange(120) * 2.0)[:, :-1]
     assert_allclose(_filters.cosine_drift(0.01, 120, 2.0), ref, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("high_pass", "frame_times"),
+    [(0.01, np.arange(120) * 2.0), (0.1, np.arange(20.0)), (0.008, 3.0 + np.arange(45) * 2.5)],
+)
+def test_create_cosine_drift_matches_nilearn(high_pass, frame_times):
+    ours = create_cosine_drift_ours(high_pass, frame_times)
+    ref = create_cosine_drift(high_pass, frame_times)
+    assert ours.shape == ref.shape
+    assert_allclose(ours, ref, atol=1e-12)
+    assert_allclose(ours[:, -1], 1.0)
+
+
+def test_create_cosine_drift_warns_when_saturated():
+    with pytest.warns(UserWarning, match="span all accessible frequencies"):
+        ours = create_cosine_drift_ours(0.3, np.arange(10) * 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = create_cosine_drift(0.3, np.arange(10) * 2.0)
+    assert_allclose(ours, ref, atol=1e-12)
 
 
 def test_add_cosine_drift_keeps_user_cosines():

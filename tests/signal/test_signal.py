@@ -7,7 +7,7 @@ import pytest
 from nilearn import signal as nl_signal
 from numpy.testing import assert_allclose
 
-from bidsmask.signal import clean, high_variance_confounds
+from bidsmask.signal import AllVolumesRemovedError, clean, high_variance_confounds
 
 T_R = 2.0
 N_TIMES = 90
@@ -259,7 +259,10 @@ def test_high_variance_confounds_parity():
 
 
 def test_error_confounds_length():
-    with pytest.raises(ValueError, match="has 80 rows but signals have 90 time points"):
+    with pytest.raises(
+        ValueError,
+        match="incorrect length. confounds array has 80 rows but signals have 90 time points",
+    ):
         clean(_signals(np.float64), confounds=_confounds(n_times=80))
 
 
@@ -285,9 +288,9 @@ def test_error_confounds_type_and_missing_file(tmp_path):
 
 
 def test_error_t_r_missing():
-    with pytest.raises(ValueError, match="t_r .* must be given for Butterworth"):
+    with pytest.raises(ValueError, match="Repetition time .* must be specified for butterworth"):
         clean(_signals(np.float64), low_pass=0.1, t_r=None)
-    with pytest.raises(ValueError, match="needs both t_r and high_pass"):
+    with pytest.raises(ValueError, match=r"Repetition time .* and low cutoff frequency .* cosine"):
         clean(_signals(np.float64), filter="cosine", t_r=None, high_pass=0.01)
 
 
@@ -308,7 +311,7 @@ def test_error_band_order():
 
 def test_error_sample_mask():
     x = _signals(np.float64)
-    with pytest.raises(IndexError, match=r"indices \[90\] outside the run's 90 time points"):
+    with pytest.raises(IndexError, match=r"invalid index \[90\]: outside the run's 90 time points"):
         clean(x, sample_mask=np.array([0, 5, 90]))
     with pytest.raises(IndexError, match="outside"):
         clean(x, sample_mask=np.array([-1, 5]))
@@ -318,8 +321,10 @@ def test_error_sample_mask():
         clean(x, sample_mask=np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match="boolean mask of length 10"):
         clean(x, sample_mask=np.ones(10, dtype=bool))
-    with pytest.raises(ValueError, match="removes every volume"):
+    with pytest.raises(AllVolumesRemovedError, match="sample mask is 0. sample_mask removes every"):
         clean(x, sample_mask=np.zeros(N_TIMES, dtype=bool))
+    with pytest.raises(IndexError, match="has more timepoints than the current run: 91 indices"):
+        clean(x, sample_mask=np.arange(N_TIMES + 1))
     with pytest.raises(
         ValueError, match=r"Number of sample_mask \(2\) not matching number of runs \(1\)"
     ):
