@@ -161,6 +161,40 @@ def _templateflow(root: Path, anat) -> None:
         table.to_csv(folder / f"{stem}.tsv", sep="\t", index=False)
 
 
+def _parity_dataset() -> Path:
+    """Run 1 with a brain mask of only the voxels that have data, for the comparison with nilearn.
+
+    The synthetic brain is smaller than fMRIPrep's real mask: a few hundred voxels of the mask
+    are 0 at every volume. bidsmask leaves such voxels out of the maps' least squares (README,
+    "Missing data"), nilearn keeps them; on this mask both use the same voxels.
+    """
+    import nibabel as nib
+    import numpy as np
+
+    folder = CACHE / "parity1" / "sub-01" / "func"
+    if folder.is_dir():
+        return CACHE / "parity1"
+    source = CACHE / "fmriprep8" / "sub-01" / "func"
+    tmp = CACHE / "parity1.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "sub-01" / "func").mkdir(parents=True)
+    for path in source.glob(f"{RUN_STEM.format(1)}_*"):
+        target = tmp / "sub-01" / "func" / path.name
+        if not path.name.endswith("desc-brain_mask.nii.gz"):
+            target.symlink_to(path)
+            continue
+        bold = nib.load(str(path).replace("desc-brain_mask", "desc-preproc_bold"))
+        mask = nib.load(path)
+        has_data = np.zeros(bold.shape[:3], dtype=bool)
+        for t in range(bold.shape[3]):
+            has_data |= np.asarray(bold.dataobj[..., t]) != 0
+        data = (np.asarray(mask.dataobj) > 0) & has_data
+        nib.save(nib.Nifti1Image(data.astype(np.uint8), mask.affine, mask.header), target)
+    (tmp / "dataset_description.json").symlink_to(CACHE / "fmriprep8" / "dataset_description.json")
+    tmp.rename(CACHE / "parity1")
+    return CACHE / "parity1"
+
+
 def _bidsmask_command(
     dataset: str, out: Path, work: Path, nprocs: int = 1, reports: bool = False
 ) -> list[str]:
@@ -257,23 +291,97 @@ def _environment(src: Path) -> dict:
 
 
 def _compare(a: Path, b: Path) -> str:
+    """Largest |difference| between two output folders' TSVs, per atlas and kind of file."""
     import numpy as np
     import pandas as pd
 
     files_a = {p.relative_to(a) for p in a.rglob("*.tsv") if "logs" not in p.parts}
     files_b = {p.relative_to(b) for p in b.rglob("*.tsv") if "logs" not in p.parts}
-    worst = 0.0
+    worst: dict[str, float] = {}
     for rel in sorted(files_a & files_b):
         x = pd.read_csv(a / rel, sep="\t", na_values="n/a").select_dtypes("number").to_numpy()
         y = pd.read_csv(b / rel, sep="\t", na_values="n/a").select_dtypes("number").to_numpy()
         if x.shape != y.shape or not np.array_equal(np.isnan(x), np.isnan(y)):
             return f"{rel}: shapes or n/a differ"
-        worst = max(worst, float(np.nanmax(np.abs(x - y), initial=0.0)))
+        atlas = re.search(r"_atlas-([A-Za-z0-9]+)", rel.name)
+        kind = f"{atlas.group(1) if atlas else '-'} {rel.stem.rsplit('_', 1)[-1]}"
+        worst[kind] = max(worst.get(kind, 0.0), float(np.nanmax(np.abs(x - y), initial=0.0)))
     same = files_a == files_b
-    return (
-        f"{len(files_a)} vs {len(files_b)} TSVs, same names: {same}; "
-        f"largest |difference| {worst:.3g}"
-    )
+    largest = "; ".join(f"{kind} {value:.2g}" for kind, value in sorted(worst.items()))
+    counts = f"{len(files_a)} vs {len(files_b)} TSVs, same names: {same}"
+    return f"{counts}; largest |difference|: {largest}"
+
+
+def _tsv_times() -> list[str]:
+    """Milliseconds to write the job's tables (best of 5), relmats at float64 and at float32.
+
+    The relmats were written at float64 precision before issue 12 (shortest repr of each
+    value), and are now written at float32 precision (``%.9g`` of the float32 values).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from bidsmask.bids import writer
+
+    def best(frame, index: bool, path: Path) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            writer.write_tsv(path, frame, index=index)
+            times.append(time.perf_counter() - start)
+        return 1000 * min(times)
+
+    rng = np.random.default_rng(0)
+    lines = []
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "table.tsv"
+        for n in (400, 264, 114):
+            names = [f"region{i}" for i in range(n)]
+            series = pd.DataFrame(rng.standard_normal((N_VOLUMES, n), np.float32), columns=names)
+            matrix = pd.DataFrame(
+                np.corrcoef(series.to_numpy().T), index=pd.Index(names, name="node"), columns=names
+            )
+            lines.append(
+                f"{n} regions: time series ({N_VOLUMES} × {n}, float32) "
+                f"{best(series, False, path):.0f} ms; relmat float64 (before) "
+                f"{best(matrix, True, path):.0f} ms, float32 (now) "
+                f"{best(matrix.astype(np.float32), True, path):.0f} ms"
+            )
+    return lines
+
+
+NILEARN_NAMES = {"schaefer": "Schaefer2018", "difumo": "DiFuMo", "power": "Power2011"}
+
+
+def _compare_nilearn(ours: Path, theirs: Path) -> list[str]:
+    """Largest |difference| per atlas between bidsmask's and the nilearn script's outputs.
+
+    bidsmask writes every atlas region (n/a where a region has no voxel in the mask); the
+    script only the regions its maskers kept, in the same order: the all-n/a columns (and rows
+    of a matrix) are dropped before comparing.
+    """
+    import numpy as np
+    import pandas as pd
+
+    worst: dict[str, dict[str, float]] = {}
+    for path in sorted(theirs.glob("*.tsv")):
+        stem, name, strategy, kind = path.stem.rsplit("_", 3)
+        pattern = f"sub-01/func/{stem}_space-{SPACE}_atlas-{NILEARN_NAMES[name]}_*"
+        pattern += f"desc-{strategy}_{kind}.tsv"
+        (mine,) = ours.glob(pattern)
+        index = 0 if kind == "relmat" else None
+        x = pd.read_csv(mine, sep="\t", na_values="n/a", index_col=index).to_numpy()
+        y = pd.read_csv(path, sep="\t", na_values="n/a", index_col=index).to_numpy()
+        used = ~np.isnan(x).all(axis=0)
+        x = x[np.ix_(used, used)] if kind == "relmat" else x[:, used]
+        if x.shape != y.shape:
+            raise RuntimeError(f"{mine.name} {x.shape} vs {path.name} {y.shape}")
+        row = worst.setdefault(NILEARN_NAMES[name], {"timeseries": 0.0, "relmat": 0.0})
+        row[kind] = max(row[kind], float(np.nanmax(np.abs(x - y), initial=0.0)))
+    return [
+        f"{atlas:14s} time series {row['timeseries']:.2g}, correlation matrices {row['relmat']:.2g}"
+        for atlas, row in worst.items()
+    ]
 
 
 def _table(results: dict[str, list[dict]], repeats: int) -> None:
@@ -311,6 +419,7 @@ def main() -> None:
     }
     first_later = []
     print(f"load average at start: {os.getloadavg()}")
+    print("\nTSV writing, per table:", *_tsv_times(), sep="\n")
     try:
         for i in range(args.repeats):
             out, work = scratch / f"out{i}", scratch / f"work{i}"
@@ -339,6 +448,23 @@ def main() -> None:
                 f"--nprocs {nprocs}: wall {row['wall']:.1f} s, CPU {row['cpu']:.1f} s "
                 f"(children included), peak RSS {row['rss']:.2f} GiB"
             )
+        if not args.skip_nilearn:
+            parity = _parity_dataset()
+            _measure(
+                [
+                    *_bidsmask_command(parity.name, scratch / "pb", scratch / "pw"),
+                    "--min-coverage",
+                    "0",
+                ],
+                env,
+            )
+            command = [sys.executable, "-c", NILEARN_SCRIPT, str(parity)]
+            command += [str(CACHE / "templateflow"), str(power), str(scratch / "pn")]
+            _measure(command, env)
+            print(
+                "\nrun 1 (mask: its voxels with data) vs the nilearn script, largest |difference|:"
+            )
+            print(*_compare_nilearn(scratch / "pb", scratch / "pn"), sep="\n")
         if args.baseline_src:  # every region written (DiFuMo's are all below 0.5 coverage)
             outputs = {}
             for name, src in (("baseline", args.baseline_src), ("this", ROOT)):

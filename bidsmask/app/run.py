@@ -492,7 +492,10 @@ def write_relmat(
     """
     kind = CONNECTIVITY_KINDS[option]
     matrix, estimator = connectivity_with_fallback(values, kind, timeseries)
-    frame = pd.DataFrame(matrix, index=pd.Index(names, name="node"), columns=names)
+    # written at float32 precision (as the time series): %.9g text, ~3x faster than float64's
+    frame = pd.DataFrame(
+        matrix.astype(np.float32), index=pd.Index(names, name="node"), columns=names
+    )
     sidecar = connectivity.relmat_sidecar(
         kind, estimator, node_files, [writer.bids_uri(out / timeseries, out)]
     )

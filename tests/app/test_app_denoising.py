@@ -229,8 +229,9 @@ def test_combined_outputs_are_the_concatenated_run_series(outs):
             values = got.to_numpy(dtype=np.float32).astype(float)  # the float32 values written
             expected = np.corrcoef(values, rowvar=False)
             finite = np.isfinite(values).all(axis=0)
+            # relmats are written at float32 precision on purpose (issue 12: faster TSVs)
             assert_allclose(
-                matrix[np.ix_(finite, finite)], expected[np.ix_(finite, finite)], atol=1e-10
+                matrix[np.ix_(finite, finite)], expected[np.ix_(finite, finite)], atol=1e-7
             )
 
 
