@@ -11,6 +11,10 @@
   censoring overrides; it also returns a JSON-serialisable record of the
   parameters used.
 - :func:`list_strategies` lists the accepted names.
+- nilearn's helpers with their names and results: :func:`sanitize_confounds`,
+  :func:`load_confounds_json`, :func:`load_confounds_file_as_dataframe`
+  (``load_confounds_utils``), :func:`optimize_scrub`, :func:`extract_outlier_regressors`
+  (``load_confounds_scrub``).
 
 JSON strategy file format (a single object; every key optional; the ``#``
 comments are for this documentation only)::
@@ -68,6 +72,13 @@ import pandas as pd
 
 from bidsmask.confounds import _components as comps
 from bidsmask.confounds import _files as files
+from bidsmask.confounds._files import (
+    ConfoundsFileNotFoundError,
+    load_confounds_file_as_dataframe,
+    load_confounds_json,
+    sanitize_confounds,
+)
+from bidsmask.confounds._outliers import extract_outlier_regressors, optimize_scrub
 from bidsmask.confounds._sets import (
     COMPONENT_OPTIONS,
     DEFAULTS,
@@ -81,11 +92,17 @@ from bidsmask.confounds._sets import list_strategies as _list_strategies
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "ConfoundsFileNotFoundError",
+    "extract_outlier_regressors",
     "list_strategies",
     "load_confounds",
+    "load_confounds_file_as_dataframe",
+    "load_confounds_json",
     "load_confounds_strategy",
     "load_strategy",
+    "optimize_scrub",
     "preset_strategies",
+    "sanitize_confounds",
 ]
 
 #: nilearn's name (``load_confounds_strategy.preset_strategies``) for :data:`PRESETS`.
@@ -178,12 +195,13 @@ def load_confounds(
         )
     if "tedana" in strategy and len(strategy) > 1:
         warnings.warn(
-            "With 'tedana', only the tedana ICA components are loaded; the other "
-            f"components {[s for s in strategy if s != 'tedana']} are not applied.",
+            "TEDANA strategy will only load the tedana ICA components (desc-ICA_mixing.tsv "
+            "and desc-tedana_metrics.tsv); the other components "
+            f"{[s for s in strategy if s != 'tedana']} are not applied.",
             UserWarning,
             stacklevel=2,
         )
-    img_list, single = _as_file_list(img_files)
+    img_list, single = files.sanitize_confounds(img_files)
     spec = StrategySpec(
         name="load_confounds",
         kind="keywords",
@@ -364,26 +382,6 @@ def _apply_overrides(spec: StrategySpec, overrides: dict) -> None:
     check_options(spec.components, spec.options, f"strategy {spec.name!r}")
 
 
-def _as_file_list(img_files) -> tuple[list, bool]:
-    """Normalise ``img_files`` into a list of inputs and a 'single input' flag."""
-    if isinstance(img_files, (str, Path)):
-        return [str(img_files)], True
-    if not isinstance(img_files, (list, tuple)) or len(img_files) == 0:
-        raise TypeError(
-            "img_files must be a file path, a list of paths, or [L, R] GIFTI pairs; "
-            f"got {img_files!r}."
-        )
-    img_files = [f if isinstance(f, (list, tuple)) else str(f) for f in img_files]
-    if len(img_files) == 1:
-        first = img_files[0]
-        return [list(map(str, first)) if isinstance(first, (list, tuple)) else first], True
-    if len(img_files) == 2 and all(
-        isinstance(f, str) and f.endswith("func.gii") for f in img_files
-    ):
-        return [img_files], True
-    return [list(map(str, f)) if isinstance(f, (list, tuple)) else f for f in img_files], False
-
-
 def _load_one(
     img_file, spec: StrategySpec
 ) -> tuple[pd.DataFrame | None, np.ndarray | None, list, dict]:
@@ -403,7 +401,7 @@ def _load_one(
     else:
         raw = files.read_confounds_tsv(tsv[0])
         anat = "compcor" in spec.components and "anat" in opts["compcor"]
-        meta = files.read_confounds_json(tsv[0], required=anat)
+        meta = files.load_confounds_json(tsv[0].with_suffix(".json"), flag_acompcor=anat)
         components = spec.components
     missing_cols, missing_comps = [], []
     parts = [comps.select_non_steady_state(raw)]

@@ -14,6 +14,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from bidsmask.confounds._outliers import optimize_scrub, split_outlier_columns, warn_no_volume_left
+
 MOTION = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
 _SUFFIXES = {
     "basic": [],
@@ -225,22 +227,9 @@ def select_scrub(
     dvars = np.flatnonzero(raw["std_dvars"].to_numpy() > std_dvars_threshold)
     outliers = np.unique(np.concatenate((fd, dvars)))
     if scrub > 0 and len(outliers) > 0:
-        outliers = _short_segments(outliers, n_scans, scrub)
+        outliers = optimize_scrub(outliers, n_scans, scrub)
     one_hot = np.eye(n_scans, dtype=int)[:, outliers]
     return pd.DataFrame(one_hot, columns=[f"motion_outlier_{i}" for i in range(len(outliers))])
-
-
-def _short_segments(outliers: np.ndarray, n_scans: int, scrub: int) -> np.ndarray:
-    """Add the kept segments shorter than ``scrub`` volumes to the outliers."""
-    flagged = set(outliers.tolist())
-    if outliers[0] < scrub:
-        flagged.update(range(outliers[0]))
-    if n_scans - (outliers[-1] + 1) < scrub:
-        flagged.update(range(outliers[-1], n_scans))
-    gaps = np.diff(outliers)
-    for i in np.flatnonzero((gaps > 1) & (gaps < scrub + 1)):
-        flagged.update(range(outliers[i] + 1, outliers[i + 1]))
-    return np.array(sorted(flagged), dtype=int)
 
 
 def select_non_steady_state(raw) -> pd.DataFrame:
@@ -316,10 +305,7 @@ def prepare_output(
     confounds : pandas.DataFrame
         The regressors, columns sorted by name.
     """
-    outlier_cols = sorted(
-        {c for c in confounds.columns if "motion_outlier" in c or "non_steady_state" in c}
-    )
-    other_cols = sorted(set(confounds.columns) - set(outlier_cols))
+    outlier_cols, other_cols = split_outlier_columns(confounds.columns)
     n_rows = len(confounds)
     censored = np.zeros(n_rows, dtype=bool)
     has_mask = bool(outlier_cols)
@@ -330,11 +316,7 @@ def prepare_output(
         has_mask = True
     sample_mask = np.flatnonzero(~censored) if has_mask else None
     if sample_mask is not None and sample_mask.size == 0:
-        warnings.warn(
-            "All volumes were marked as motion outliers; the whole series would be scrubbed.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        warn_no_volume_left(stacklevel=3)
     confounds = confounds.loc[:, other_cols]
     if confounds.size == 0:
         return sample_mask, confounds

@@ -176,6 +176,10 @@ def test_lists_of_files_and_cifti_gifti_names(tmp_path):
         pair[-1].touch()
     pair = [str(p) for p in pair]
     _assert_same(bc.load_confounds(pair), _nilearn(nl_fmriprep.load_confounds, pair))
+    # one hemisphere alone is accepted too (nilearn finds its confounds the same way)
+    _assert_same(bc.load_confounds(pair[0]), _nilearn(nl_fmriprep.load_confounds, pair[0]))
+    with pytest.raises(ValueError, match="must be a pair of hemisphere files"):
+        bc.load_confounds([[pair[0], pair[1], pair[0]]])
 
 
 def test_non_steady_state_in_sample_mask(run):
@@ -193,8 +197,10 @@ def test_non_steady_state_in_sample_mask(run):
 def test_error_missing_confounds_file(tmp_path):
     img = tmp_path / f"sub-01_task-rest_{SPACE}_desc-preproc_bold.nii.gz"
     img.touch()
-    with pytest.raises(FileNotFoundError, match="sub-01_task-rest_space"):
+    with pytest.raises(bc.ConfoundsFileNotFoundError, match="sub-01_task-rest_space") as err:
         bc.load_confounds(str(img))
+    assert isinstance(err.value, FileNotFoundError) and isinstance(err.value, ValueError)
+    assert "Could not find associated confound file" in str(err.value)
 
 
 def test_error_bad_image_name(run):
@@ -224,7 +230,9 @@ def test_error_parameters(run):
 
 def test_error_anat_compcor_needs_json(run):
     next(run[0].parent.glob("*.json")).unlink()
-    with pytest.raises(FileNotFoundError, match=r"desc-confounds_.*\.json not found"):
+    with pytest.raises(
+        bc.ConfoundsFileNotFoundError, match=r"associated json file .*desc-confounds_.*\.json;"
+    ):
         bc.load_confounds_strategy(str(run[0]), "compcor")
 
 
