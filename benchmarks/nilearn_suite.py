@@ -14,6 +14,10 @@ A name the test imports from a swapped module is bound as follows:
 * a private name (``_censor_signals``): a placeholder whose use raises
   ``NilearnPrivateName`` -- such a test exercises nilearn's internals, not bidsmask.
 
+nilearn's estimator checks (``nilearn._utils.estimator_checks``) branch on nilearn's classes
+(``isinstance(estimator, NiftiSpheresMasker)``, ``pytest.raises(DimensionError)``): in that
+module, the public classes of the swapped modules that bidsmask has are bound to bidsmask's.
+
 Each file runs in its own pytest process (``-p no:cacheprovider``, junit XML, a per-test
 alarm and a per-file timeout). Failures are classified from their traceback:
 
@@ -164,6 +168,29 @@ def guard_checks(factory):
     return generate
 
 
+def bind_check_classes(module_name, module_map):
+    """Bind the nilearn classes a checks module branches on to bidsmask's classes of that name.
+
+    nilearn's estimator checks pick their branch with ``isinstance(estimator, NiftiMasker)``
+    and expect ``pytest.raises(DimensionError)``; with nilearn's classes there, a bidsmask
+    masker would take the branch of no class. Public classes of the swapped modules that
+    bidsmask has are rebound, as in the test files; the others stay nilearn's.
+    """
+    module = importlib.import_module(module_name)
+    for name, value in list(vars(module).items()):
+        if name.startswith("_") or not isinstance(value, type):
+            continue
+        origin = value.__module__
+        sources = [m for m in module_map if origin == m or origin.startswith(m + ".")]
+        if not sources:
+            continue
+        for target in module_map[max(sources, key=len)]:
+            ours = getattr(importlib.import_module(target), name, None)
+            if isinstance(ours, type):
+                setattr(module, name, ours)
+                break
+
+
 def bind(source, names, targets):
     """Return the bidsmask objects (or placeholders) for ``names`` of ``source``."""
     modules = [importlib.import_module(target) for target in targets]
@@ -245,6 +272,10 @@ def _rewrite(source: str) -> str:
             if not guards:
                 continue
             text = original + f"{indent}import _bidsmask_shim\n" + "".join(guards)
+            if node.module.startswith("nilearn."):
+                text += (
+                    f"{indent}_bidsmask_shim.bind_check_classes({node.module!r}, {MODULE_MAP!r})\n"
+                )
         elif node.module == "nilearn" and any(a.name in SUBMODULES for a in node.names):
             parts = []
             for alias in node.names:
