@@ -71,7 +71,5 @@ class GrayordinateReport(RunReport):
                 f"--min-coverage {threshold:g}."
             )
             section = (ATLAS, f"Atlas {atlas.spec.text}")
-            self._add(
-                fig, "svg", ({**atlas.entities, "desc": "coverage"}, "histogram"), section, caption
-            )
+            self._add(fig, ({**atlas.entities, "desc": "coverage"}, "histogram"), section, caption)
         return {"Figures": self.figures, "Strategies": self.numbers}

@@ -142,8 +142,8 @@ def write_group_report(output_dir: Path, records: list[dict]) -> list[Path]:
     return [out / "group.html", *written]
 
 
-def _save(out: Path, name: str, fig, fmt: str, written: list[Path]) -> str:
-    rel = save_figure(out, GROUP_FIGURES / f"{name}.{fmt}", fig, fmt)
+def _save(out: Path, name: str, fig: reports.Drawing, written: list[Path]) -> str:
+    rel = save_figure(out, GROUP_FIGURES / f"{name}.{fig.suffix}", fig)
     written.append(out / rel)
     return rel.as_posix()
 
@@ -165,7 +165,7 @@ def _qc_section(out: Path, table: pd.DataFrame, written: list[Path]) -> reports.
         if not values or not any(np.isfinite(v).any() for v in values.values()):
             continue
         fig = reports.plot_distributions(values, label)
-        src = _save(out, f"desc-{what}_qc", fig, "svg", written)
+        src = _save(out, f"desc-{what}_qc", fig, written)
         section.figures.append(reports.Figure(src, f"Distribution per strategy: {label}."))
     return section
 
@@ -185,7 +185,7 @@ def _overlap_sections(out: Path, records: list[dict], written: list[Path]) -> li
         total = sum(np.asarray(nib.load(m).dataobj, dtype=np.float32) for m in same)
         fraction = reports.to_ras(total / len(same), first.affine)
         name = outputs.group_filename({"space": space, "res": res, "desc": "overlap"}, "mask")
-        src = _save(out, name, reports.plot_fraction(None, fraction), "png", written)
+        src = _save(out, name, reports.plot_fraction(None, fraction), written)
         caption = f"Fraction of the {len(same)} runs whose mask holds each voxel."
         heading = f"Mask overlap, space {space}" + (f" res-{res}" if res else "")
         sections.append(reports.Section(heading, figures=[reports.Figure(src, caption)]))
@@ -202,7 +202,7 @@ def _matrix_sections(out: Path, written: list[Path]) -> list:
         fig = reports.plot_matrix(
             frame.to_numpy(dtype=float), list(frame.columns), None, ents.get("meas", "")
         )
-        src = _save(out, path.name.split(".")[0], fig, "svg", written)
+        src = _save(out, path.name.split(".")[0], fig, written)
         section.figures.append(
             reports.Figure(
                 src, f"{path.name}: atlas {ents.get('atlas')}, strategy {ents.get('desc')}."
@@ -226,7 +226,7 @@ def _quality_sections(out: Path, written: list[Path]) -> list:
         stem = path.name.split(".")[0]
         what = f"atlas {ents.get('atlas')}, strategy {ents.get('desc')}"
         fig = reports.plot_histogram(values, "QC-FC", value_range=(-1, 1))
-        src = _save(out, stem.replace("_relmat", "_histogram"), fig, "svg", written)
+        src = _save(out, stem.replace("_relmat", "_histogram"), fig, written)
         section.figures.append(reports.Figure(src, f"QC-FC distribution over edges: {what}."))
         space = ents.get("space", "") + (f":res-{ents['res']}" if "res" in ents else "")
         distances, why = centroids.distances(ents, space, list(frame.columns))
@@ -234,11 +234,11 @@ def _quality_sections(out: Path, written: list[Path]) -> list:
             section.notes.append(f"QC-FC against distance, {what}: {why}.")
             continue
         fig = reports.plot_scatter(distances, values, "distance between regions (mm)", "QC-FC")
-        src = _save(out, stem.replace("_relmat", "_scatter"), fig, "svg", written)
+        src = _save(out, stem.replace("_relmat", "_scatter"), fig, written)
         section.figures.append(reports.Figure(src, f"QC-FC against distance: {what}."))
     for stem, values in sorted(by_atlas.items()):
         fig = reports.plot_distributions(values, "QC-FC")
-        src = _save(out, f"{stem}_desc-QCFCstrategies_qc", fig, "svg", written)
+        src = _save(out, f"{stem}_desc-QCFCstrategies_qc", fig, written)
         section.figures.append(reports.Figure(src, f"QC-FC distribution per strategy: {stem}."))
     for path in sorted(out.glob("*desc-denoising_qc.tsv")):
         frame = pd.read_csv(path, sep="\t", na_values="n/a")
@@ -253,7 +253,7 @@ def _quality_sections(out: Path, written: list[Path]) -> list:
         if parts:
             labels = [f"{a} / {s}" for a, s in zip(frame["atlas"], frame["strategy"], strict=True)]
             fig = reports.plot_stacked_bars(labels, parts, "temporal degrees of freedom lost")
-            src = _save(out, "desc-tdofLost_qc", fig, "svg", written)
+            src = _save(out, "desc-tdofLost_qc", fig, written)
             caption = "Mean temporal degrees of freedom lost per run, by cause."
             section.figures.append(reports.Figure(src, caption))
     return [section] if section.figures or section.tables else []
@@ -278,7 +278,7 @@ def _tdof_against_qcfc(out: Path, frame: pd.DataFrame, written: list[Path]) -> l
         atlas_name, _, seg = str(atlas).partition(":")
         ents = {"space": space_name, "atlas": atlas_name, "seg": seg or None, "res": res or None}
         name = naming.build_filename({**ents, "desc": "tdofQCFC"}, "qc", "")
-        src = _save(out, name, fig, "svg", written)
+        src = _save(out, name, fig, written)
         caption = f"Median |QC-FC| against the mean tDOF lost, per strategy: {space}, {atlas}."
         figures.append(reports.Figure(src, caption))
     return figures

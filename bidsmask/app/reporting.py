@@ -6,11 +6,11 @@ Per run (:class:`RunReport`, in the worker that processes the run):
   region — of the first atlas that has regions) is added to the run's single read as a
   :class:`bidsmask.regions.VoxelSpec`; without an fMRIPrep boldref, so are the voxels of the
   slices shown, whose mean over time is the background;
-- figures, under ``OUTPUT_DIR/sub-<label>/figures/`` named with the run's entities: the mask's
-  contour over the boldref (PNG), each atlas over it with regions below ``--min-coverage`` in red
-  (PNG) and its coverage histogram (SVG), per strategy a carpet plot before/after cleaning with
-  FD and censored volumes (PNG), per atlas × strategy the connectivity matrix ordered by network
-  and the histogram of its values (SVG);
+- figures (SVG, rasters embedded as PNG), under ``OUTPUT_DIR/sub-<label>/figures/`` named with
+  the run's entities: the mask's contour over the boldref, each atlas over it with regions below
+  ``--min-coverage`` in red and its coverage histogram, per strategy a carpet plot before/after
+  cleaning with FD and censored volumes, per atlas × strategy the connectivity matrix ordered by
+  network and the histogram of its values (both from the matrix in memory, as written);
 - the figures and per-strategy numbers go into the run's record (``"Report"``), so a page is
   assembled from records and existing figures, also by ``--reports-only`` and after a resumed
   run.
@@ -25,7 +25,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 
 from bidsmask import quality, regions, reports, signal
 from bidsmask.app import atlas_cache
@@ -45,9 +44,9 @@ def figure_dir(subject: str) -> Path:
     return Path(f"sub-{subject}") / "figures"
 
 
-def save_figure(out: Path, rel: Path, fig, fmt: str) -> Path:
-    """Write a figure atomically under ``out / rel`` as ``fmt`` (``svg`` or ``png``)."""
-    content = reports.to_bytes(fig, fmt)
+def save_figure(out: Path, rel: Path, fig: reports.Drawing) -> Path:
+    """Write a figure atomically under ``out / rel``."""
+    content = fig.to_bytes()
     with writer.atomic_path(out / rel) as tmp:
         tmp.write_bytes(content)
     return rel
@@ -175,16 +174,16 @@ class RunReport:
         self.before = signal.clean(raw, detrend=True, standardize="zscore_sample")
 
     # -- figures -----------------------------------------------------------------------------
-    def _add(self, fig, fmt: str, name: tuple, section: tuple, caption: str) -> None:
+    def _add(self, fig: reports.Drawing, name: tuple, section: tuple, caption: str) -> None:
         """Save a figure named ``(entities, suffix)`` and list it under ``(rank, title)``."""
         job = self.job
         entities, suffix = name
-        filename = naming.build_filename({**job.source, **entities}, suffix, f".{fmt}")
-        rel = save_figure(job.config.output_dir, figure_dir(job.run.subject) / filename, fig, fmt)
+        filename = naming.build_filename({**job.source, **entities}, suffix, f".{fig.suffix}")
+        rel = save_figure(job.config.output_dir, figure_dir(job.run.subject) / filename, fig)
         self.figures.append({"Path": rel.as_posix(), "Section": list(section), "Caption": caption})
 
     def strategy(self, ctx, fd: np.ndarray | None) -> None:
-        """Draw a strategy's carpet plot and its matrices (read back from the files written)."""
+        """Draw a strategy's carpet plot and its matrices (``ctx.matrices``, as written)."""
         job, label = self.job, strategy_label(ctx.strategy)
         after = ctx.clean(self.raw)
         fig = reports.plot_carpet(
@@ -192,18 +191,15 @@ class RunReport:
         )
         self._add(
             fig,
-            "png",
             ({"desc": label}, "carpetplot"),
             (STRATEGY, f"Strategy {ctx.strategy}"),
             f"{self.raw.shape[1]} {self.sampled}, detrended and standardized, before and "
             f"after cleaning with strategy {ctx.strategy!r}; censored volumes in red.",
         )
-        plan = job.outputs
         for i, atlas in enumerate(self.atlases):
-            for measure, meas in plan.measures[:1]:
-                path = job.config.output_dir / plan.relmat(i, ctx.strategy, measure).path
-                frame = pd.read_csv(path, sep="\t", index_col=0, na_values="n/a")
-                self._matrix_figures(frame, atlas, meas, label, ctx.strategy)
+            for measure, meas in job.outputs.measures[:1]:
+                matrix = ctx.matrices[i, measure]
+                self._matrix_figures(matrix, atlas, meas, label, ctx.strategy)
         n_regressors = int(ctx.confounds.shape[1])
         self.numbers[ctx.strategy] = {
             "Regressors": n_regressors,
@@ -217,17 +213,18 @@ class RunReport:
             )["total"],
         }
 
-    def _matrix_figures(self, frame, atlas, meas: str, label: str, strategy: str) -> None:
+    def _matrix_figures(self, matrix, atlas, meas: str, label: str, strategy: str) -> None:
         ents = {**atlas.entities, "meas": meas, "desc": label}
         networks = list(atlas.networks) if atlas.networks else None
-        fig = reports.plot_matrix(frame.to_numpy(dtype=float), list(frame.columns), networks, meas)
+        matrix = np.asarray(matrix, dtype=float)
+        fig = reports.plot_matrix(matrix, list(atlas.region_names), networks, meas)
         section = (PAIR, f"{atlas.spec.text} × {strategy}")
         caption = f"{meas} matrix of {atlas.spec.text}, strategy {strategy!r}"
-        self._add(fig, "svg", (ents, "relmat"), section, f"{caption}, ordered by network.")
-        values = frame.to_numpy(dtype=float)[np.triu_indices(len(frame), 1)]
+        self._add(fig, (ents, "relmat"), section, f"{caption}, ordered by network.")
+        values = matrix[np.triu_indices(len(matrix), 1)]
         fig = reports.plot_histogram(values, meas)
         caption = f"Distribution of its {np.isfinite(values).sum()} off-diagonal values."
-        self._add(fig, "svg", (ents, "histogram"), section, caption)
+        self._add(fig, (ents, "histogram"), section, caption)
 
     def finish(self) -> dict:
         """Draw the mask and atlas figures; return the run record's ``"Report"`` entry."""
@@ -240,7 +237,7 @@ class RunReport:
             f"over {source}."
         )
         fig = reports.plot_mask(background, mask)
-        self._add(fig, "png", ({"desc": "brain"}, "mask"), (MASK, "Mask"), caption)
+        self._add(fig, ({"desc": "brain"}, "mask"), (MASK, "Mask"), caption)
         threshold = job.config.min_coverage
         for atlas, (_, positions), data_coverage, image in zip(
             self.atlases, self.built, self.coverage, self.regions, strict=True
@@ -255,13 +252,13 @@ class RunReport:
                 f"Regions of {atlas.spec.text} over {source}; {int(low.sum())} of {low.size} "
                 f"below --min-coverage {threshold:g} in red."
             )
-            self._add(fig, "png", (atlas.entities, "coverage"), section, caption)
+            self._add(fig, (atlas.entities, "coverage"), section, caption)
             fig = reports.plot_histogram(
                 coverage, "fraction of the region inside the mask", threshold, value_range=(0, 1)
             )
             ents = {**atlas.entities, "desc": "coverage"}
             caption = f"Coverage of the {coverage.size} regions of {atlas.spec.text}."
-            self._add(fig, "svg", (ents, "histogram"), section, caption)
+            self._add(fig, (ents, "histogram"), section, caption)
         return {"Figures": self.figures, "Strategies": self.numbers}
 
 

@@ -29,7 +29,7 @@ record is written last, by :func:`process`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
@@ -327,6 +327,8 @@ class _Context:
     kept: np.ndarray
     uris: dict
     info: dict
+    #: The matrices written, by (atlas position, ``--connectivity`` option): for the report.
+    matrices: dict = field(default_factory=dict)
 
     def clean(self, signals: np.ndarray) -> np.ndarray:
         """Clean (n_volumes, n) signals; return the kept volumes, float32.
@@ -429,7 +431,10 @@ def _write_strategy(
         values = table.to_numpy()
         for option in config.connectivity:
             relmat = plan.relmat(i, ctx.strategy, option).path
-            written += write_relmat(out, relmat, option, values, names, [node_file], timeseries)[0]
+            files, ctx.matrices[i, option] = write_relmat(
+                out, relmat, option, values, names, [node_file], timeseries
+            )
+            written += files
     if config.save_denoised_bold:
         cleaned = ctx.clean(signals[-1])
         img = masking.unmask(cleaned, mask_img)

@@ -178,6 +178,7 @@ def _write_strategy(ctx: _Context, built, signals, coverages) -> tuple[list[Path
                 out, relmat, option, values, names, [node_file], timeseries
             )
             written += files
+            ctx.matrices[i, option] = matrix
             pconn = cifti.pconn_image(matrix, parcels)
             written += _write_cifti(out, plan.pconn(i, ctx.strategy, option).path, pconn)
     return written, min_coverage

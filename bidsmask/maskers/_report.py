@@ -30,9 +30,8 @@ def _template_on(shape, affine) -> np.ndarray:
     return np.asarray(template.dataobj, dtype=np.float32)
 
 
-def _figure(fig) -> str:
-    content = reports.to_bytes(fig, "png")
-    return reports.data_uri(content, "png")
+def _figure(fig: reports.Drawing) -> str:
+    return reports.data_uri(fig.to_bytes(), fig.suffix)
 
 
 def _parameters(masker) -> reports.Table:

@@ -1,12 +1,13 @@
 """Visual QC reports: figures drawn from arrays, and HTML pages — no analysis here.
 
-- figures (matplotlib, Agg; imported only when a figure is drawn): :func:`plot_mask` (a mask's
-  contour over a background), :func:`plot_atlas` (regions, those below the minimum coverage in
-  red), :func:`plot_fraction` (e.g. the group-mask overlap), :func:`plot_carpet` (a voxel sample
+- figures, each a :class:`Drawing` (an SVG document written by hand, rasters embedded as PNG;
+  ``Drawing.to_bytes()`` gives the file): :func:`plot_mask` (a mask's contour over a
+  background), :func:`plot_atlas` (regions, those below the minimum coverage in red),
+  :func:`plot_fraction` (e.g. the group-mask overlap), :func:`plot_carpet` (a voxel sample
   before and after cleaning, with FD and censored volumes), :func:`plot_matrix` (ordered by
   network, :func:`order_by_network`), :func:`plot_histogram`, :func:`plot_distributions`,
-  :func:`plot_scatter`, :func:`plot_stacked_bars`;
-  :func:`to_bytes` renders one as SVG or PNG;
+  :func:`plot_scatter`, :func:`plot_stacked_bars`; matplotlib is imported only for its colour
+  maps, when the first figure needs one;
 - pages (jinja2, autoescaping): :class:`Page` of :class:`Section` holding :class:`Table` and
   :class:`Figure`, rendered by :func:`render`; :class:`HTMLReport` is the maskers'
   ``generate_report()`` result.
@@ -15,20 +16,19 @@ Used by the app (:mod:`bidsmask.app.reporting`) and by the maskers.
 """
 
 from bidsmask.reports._brains import plot_atlas, plot_fraction, plot_mask, slice_positions, to_ras
-from bidsmask.reports._mpl import to_bytes
+from bidsmask.reports._charts import plot_distributions, plot_scatter, plot_stacked_bars
 from bidsmask.reports._plots import (
     network_of,
     order_by_network,
     plot_carpet,
-    plot_distributions,
     plot_histogram,
     plot_matrix,
-    plot_scatter,
-    plot_stacked_bars,
 )
+from bidsmask.reports._svg import Drawing
 from bidsmask.reports.pages import Figure, HTMLReport, Page, Section, Table, data_uri, render
 
 __all__ = [
+    "Drawing",
     "Figure",
     "HTMLReport",
     "Page",
@@ -48,6 +48,5 @@ __all__ = [
     "plot_stacked_bars",
     "render",
     "slice_positions",
-    "to_bytes",
     "to_ras",
 ]

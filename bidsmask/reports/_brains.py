@@ -1,8 +1,9 @@
 """Brain figures: slices of a 3D background with a mask contour, an atlas or a fraction map.
 
 Every function takes arrays on one voxel grid (and its affine, to show the brain the right way
-up) and returns a :class:`matplotlib.figure.Figure`: a row of axial slices spread over the brain,
-then one sagittal and one coronal slice through its centre.
+up) and returns a :class:`~bidsmask.reports._svg.Drawing`: a row of axial slices spread over the
+brain, then one sagittal and one coronal slice through its centre, each named above it (``z=``,
+``x=``, ``y=`` voxel index) and drawn as a PNG raster at the grid's resolution.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from __future__ import annotations
 import numpy as np
 from nibabel import orientations
 
-from bidsmask.reports import _mpl
+from bidsmask.reports._colours import ALERT, lookup_table, to_indices
+from bidsmask.reports._plots import colour_bar
+from bidsmask.reports._png import encode_png
+from bidsmask.reports._svg import Drawing
 
-#: Colour of regions below the minimum coverage, and of the mask's contour.
-ALERT = "#d62728"
+#: Pixels between slices, and above them for their names.
+_GAP, _TITLE = 4, 16
 
 
 def to_ras(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
@@ -65,11 +69,13 @@ def _tile(view: np.ndarray) -> np.ndarray:
     return view.T[::-1]
 
 
-def _brain_figure(background: np.ndarray, extent: np.ndarray, paint, n_axial: int = 7):
-    """Compose the slices into one RGB mosaic and draw it with the slices' names.
+def _brain_figure(background: np.ndarray, extent: np.ndarray, paint, n_axial: int = 7, extra=0.0):
+    """Draw the slices side by side, each named above it, as RGB rasters in one SVG.
 
-    ``paint(rgb, index)`` colours the (rows, columns, 3) image of the slice taken by ``index``
-    (already the grey background) in place. One image in one axes: cheap to draw and save.
+    ``paint(rgb, index)`` colours the (rows, columns, 3) image (values in [0, 1], already the
+    grey background) of the slice taken by ``index`` in place. Each slice is one PNG at the
+    grid's resolution (class ``slice``), scaled up by a whole factor to about 110 pixels high;
+    ``extra`` pixels are left free on the right.
     """
     finite = background[np.isfinite(background)]
     vmax = float(np.percentile(finite, 99.5)) if finite.size else 1.0
@@ -79,29 +85,19 @@ def _brain_figure(background: np.ndarray, extent: np.ndarray, paint, n_axial: in
     for _, index in views:
         rgb = np.repeat(_tile(scaled[index])[..., None], 3, axis=2)
         paint(rgb, index)
-        tiles.append(rgb)
+        tiles.append(np.floor(np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8))
     height = max(t.shape[0] for t in tiles)
     zoom = max(1, int(round(110 / height)))
-    gap = np.ones((height, 2, 3))
-    padded = []
-    for rgb in tiles:
-        top = (height - rgb.shape[0]) // 2
-        full = np.ones((height, rgb.shape[1], 3))
-        full[top : top + rgb.shape[0]] = rgb
-        padded += [full, gap]
-    mosaic = np.concatenate(padded[:-1], axis=1).repeat(zoom, axis=0).repeat(zoom, axis=1)
-    rows, cols = mosaic.shape[:2]
-    fig = _mpl.figure(cols / 100, (rows + 16) / 100, margins=None)
-    with _mpl.rc_context():
-        ax = fig.add_axes((0, 0, 1, rows / (rows + 16)))
-        ax.imshow(mosaic, interpolation="nearest")
-        ax.set_axis_off()
-        left = 0
-        for (title, _), rgb in zip(views, tiles, strict=True):
-            width = rgb.shape[1] * zoom
-            ax.text(left + width / 2, -3, title, ha="center", va="bottom", fontsize=7)
-            left += width + 2 * zoom
-    return fig
+    width = sum(t.shape[1] * zoom for t in tiles) + _GAP * (len(tiles) - 1)
+    drawing = Drawing(width + extra, height * zoom + _TITLE)
+    left = 0
+    for (title, _), rgb in zip(views, tiles, strict=True):
+        w, h = rgb.shape[1] * zoom, rgb.shape[0] * zoom
+        drawing.text(left + w / 2, _TITLE - 4, title, 9, "middle")
+        top = _TITLE + (height * zoom - h) / 2
+        drawing.image(left, top, w, h, encode_png(rgb), class_="slice")
+        left += w + _GAP
+    return drawing
 
 
 def plot_mask(background: np.ndarray, mask: np.ndarray, n_axial: int = 7):
@@ -118,11 +114,11 @@ def plot_mask(background: np.ndarray, mask: np.ndarray, n_axial: int = 7):
 
     Returns
     -------
-    matplotlib.figure.Figure
-        One image: axial slices, then a sagittal and a coronal one, each named above it.
+    Drawing
+        Axial slices, then a sagittal and a coronal one, each named above it.
     """
     mask = np.asarray(mask, dtype=bool)
-    red = _mpl.matplotlib().colors.to_rgb(ALERT)
+    red = np.array(ALERT) / 255
 
     def paint(rgb, index):
         rgb[_edges(_tile(mask[index]))] = red
@@ -144,17 +140,16 @@ def plot_atlas(background: np.ndarray, regions: np.ndarray, low: np.ndarray, n_a
 
     Returns
     -------
-    matplotlib.figure.Figure
+    Drawing
     """
-    mpl = _mpl.matplotlib()
     regions = np.asarray(regions, dtype=np.int64)
     low = np.concatenate([[False], np.asarray(low, dtype=bool)])
-    palette = mpl.colormaps["tab20"](np.arange(20))[:, :3]
+    palette = lookup_table("tab20") / 255
     colours = np.zeros((low.size, 3))
-    colours[1:] = palette[np.arange(low.size - 1) % 20]
+    colours[1:] = palette[np.arange(low.size - 1) % len(palette)]
     alpha = np.where(low, 0.95, 0.55)
     alpha[0] = 0.0
-    colours[low] = mpl.colors.to_rgb(ALERT)
+    colours[low] = np.array(ALERT) / 255
 
     def paint(rgb, index):
         part = _tile(regions[index])
@@ -172,29 +167,24 @@ def plot_fraction(background: np.ndarray | None, fraction: np.ndarray, n_axial: 
     background : numpy.ndarray or None
         3D image under the map; None draws on black.
     fraction : numpy.ndarray
-        3D array of values in [0, 1]; 0 is transparent.
+        3D array of values in [0, 1] (``viridis``, with a colour bar); 0 is transparent.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    Drawing
     """
-    mpl = _mpl.matplotlib()
     fraction = np.asarray(fraction, dtype=float)
-    cmap = mpl.colormaps["viridis"]
+    viridis = lookup_table("viridis") / 255
     if background is None:
         background = np.zeros_like(fraction)
 
     def paint(rgb, index):
         part = _tile(fraction[index])
         inside = part > 0
-        rgb[inside] = cmap(np.clip(part[inside], 0, 1))[:, :3]
+        rgb[inside] = viridis[to_indices(part[inside], 0.0, 1.0)]
 
-    fig = _brain_figure(np.asarray(background, dtype=float), fraction > 0, paint, n_axial)
-    width, height = fig.get_size_inches()
-    fig.set_size_inches(width + 0.9, height)
-    fig.axes[0].set_position((0, 0, width / (width + 0.9), fig.axes[0].get_position().height))
-    with _mpl.rc_context():
-        cax = fig.add_axes((1 - 0.5 / (width + 0.9), 0.1, 0.12 / (width + 0.9), 0.75))
-        bar = mpl.cm.ScalarMappable(mpl.colors.Normalize(0, 1), cmap)
-        fig.colorbar(bar, cax=cax, label="fraction of runs")
-    return fig
+    drawing = _brain_figure(np.asarray(background, dtype=float), fraction > 0, paint, n_axial, 90)
+    body = drawing.height - _TITLE
+    bar = (drawing.width - 78, _TITLE + 0.1 * body, 12, 0.8 * body)
+    colour_bar(drawing, bar, "viridis", (0.0, 1.0), "fraction of runs")
+    return drawing

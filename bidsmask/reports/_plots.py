@@ -1,20 +1,24 @@
-"""Plots: carpet, connectivity matrix ordered by network, histograms, distributions per group.
+"""Plots of a run: connectivity matrix ordered by network, histogram, carpet plot.
 
-Every function takes arrays and returns a :class:`matplotlib.figure.Figure`; nothing is computed
-here beyond what drawing needs (ordering, finite values).
+Every function takes arrays and returns a :class:`~bidsmask.reports._svg.Drawing` (an SVG
+figure); nothing is computed here beyond what drawing needs (ordering, finite values, bins).
+The group's charts (distributions, scatter, stacked bars) are in :mod:`._charts`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from bidsmask.reports import _mpl
-from bidsmask.reports._brains import ALERT
+from bidsmask.reports._colours import ALERT, palette, to_hex, to_indices
+from bidsmask.reports._png import encode_png
+from bidsmask.reports._svg import Axes, Drawing, nice_ticks, padded, text_width
 
 _NETWORK = re.compile(r"\d+Networks_(?:LH|RH)_([A-Za-z]+)")
+#: Fill of histogram bars and points.
+BLUE = "#4c72b0"
 
 
 def network_of(name: str) -> str | None:
@@ -63,53 +67,80 @@ def order_by_network(
     return matrix, [names[i] for i in order], [nets[i] for i in order]
 
 
+def colour_bar(
+    drawing: Drawing, box: tuple, cmap: str, limits: tuple[float, float], label: str
+) -> None:
+    """Draw a vertical colour bar of ``cmap`` over ``limits`` in ``box``, ticks on its right."""
+    column = np.arange(254, -1, -1, dtype=np.uint8)[:, None]  # high values on top
+    drawing.image(*box, encode_png(column, palette(cmap)), class_="colourbar")
+    axes = Axes(drawing, box, (0, 1), limits)
+    drawing.rect(*box, stroke="#222222", stroke_width=0.6)
+    width = axes.yticks(nice_ticks(*limits, max_ticks=9), size=9, right=True, cls="ctick")
+    axes.ylabel(label, width, size=10, right=True)
+
+
 def plot_matrix(
     matrix: np.ndarray,
     names: Sequence[str],
     networks: Sequence[str | None] | None = None,
     label: str = "Pearson correlation",
-):
+) -> Drawing:
     """Draw a connectivity matrix ordered by network, the networks outlined and named.
+
+    The cells are one raster (``RdBu_r``, symmetric limits, the diagonal left blank); network
+    boxes are ``rect`` elements in cell units (class ``network``).
 
     Returns
     -------
-    matplotlib.figure.Figure
+    Drawing
     """
     ordered, names, nets = order_by_network(matrix, names, networks)
     ordered = np.array(ordered, dtype=float)
     np.fill_diagonal(ordered, np.nan)
     finite = ordered[np.isfinite(ordered)]
     limit = float(np.abs(finite).max()) if finite.size else 1.0
-    fig = _mpl.figure(4.6, 4.0, margins=(0.85, 0.75, 0.1, 0.15))
-    with _mpl.rc_context():
-        ax = fig.subplots()
-        image = ax.imshow(
-            np.ma.masked_invalid(ordered),
-            cmap="RdBu_r",
-            vmin=-limit,
-            vmax=limit,
-            interpolation="nearest",
-        )
-        fig.colorbar(image, ax=ax, shrink=0.8, label=label)
-        starts = [i for i, net in enumerate(nets) if i == 0 or net != nets[i - 1]]
-        if any(net is not None for net in nets):
-            edges = [*starts, len(nets)]
+    limit = limit or 1.0
+    n = len(names)
+    side = float(np.clip(n, 300, 480))
+    starts = [i for i, net in enumerate(nets) if i == 0 or net != nets[i - 1]]
+    grouped = any(net is not None for net in nets)
+    if grouped:
+        edges = [*starts, n]
+        ticks = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:], strict=False)]
+        labels, size = [str(nets[a] or "other") for a in starts], 10
+    elif n <= 40:
+        ticks, labels, size = [i + 0.5 for i in range(n)], names, 6
+    else:
+        values = nice_ticks(0, n - 1)
+        ticks, labels, size = list(values + 0.5), [str(int(v)) for v in values], 10
+    widest = max((text_width(t, size) for t in labels), default=0)
+    left = 12 + 6 + widest
+    bottom = 12 + 6 + (widest if grouped or n <= 40 else 1.2 * size) + (0 if grouped else 18)
+    drawing = Drawing(left + side + 105, 12 + side + bottom)
+    axes = Axes(drawing, (left, 12, side, side), (0, n), (n, 0))
+    cells = to_indices(ordered, -limit, limit)
+    drawing.image(left, 12, side, side, encode_png(cells, palette("RdBu_r")), class_="cells")
+    drawing.rect(left, 12, side, side, stroke="#222222", stroke_width=0.8)
+    if grouped:
+        with axes.data(class_="networks"):
             for a, b in zip(edges[:-1], edges[1:], strict=False):
-                ax.add_patch(
-                    _mpl.matplotlib().patches.Rectangle(
-                        (a - 0.5, a - 0.5), b - a, b - a, fill=False, lw=0.8, ec="black"
-                    )
-                )
-            centres = [(a + b - 1) / 2 for a, b in zip(edges[:-1], edges[1:], strict=False)]
-            labels = [str(nets[a] or "other") for a in starts]
-            ax.set_xticks(centres, labels, rotation=90)
-            ax.set_yticks(centres, labels)
-        elif len(names) <= 40:
-            ax.set_xticks(range(len(names)), names, rotation=90, fontsize=5)
-            ax.set_yticks(range(len(names)), names, fontsize=5)
-        else:
-            ax.set_xlabel(f"{len(names)} regions")
-    return fig
+                drawing.rect(a, a, b - a, b - a, stroke="black", stroke_width=0.8, class_="network")
+    axes.yticks(ticks, labels, size)
+    depth = axes.xticks(ticks, labels, size, rotate=grouped or n <= 40)
+    if not grouped:
+        axes.xlabel(f"{n} regions", depth)
+    bar = (left + side + 18, 12 + 0.1 * side, 12, 0.8 * side)
+    colour_bar(drawing, bar, "RdBu_r", (-limit, limit), label)
+    return drawing
+
+
+def histogram_bars(axes: Axes, counts: np.ndarray, edges: np.ndarray) -> None:
+    """Draw bins as one filled outline (class ``bars``) in data coordinates."""
+    xs = np.repeat(edges, 2)
+    ys = np.concatenate([[0.0], np.repeat(counts, 2), [0.0]])
+    points = " ".join(f"{x:.6g},{y:.6g}" for x, y in zip(xs, ys, strict=True))
+    with axes.data():
+        axes.drawing.element("polygon", points=points, fill=BLUE, class_="bars")
 
 
 def plot_histogram(
@@ -118,25 +149,45 @@ def plot_histogram(
     threshold: float | None = None,
     bins: int = 40,
     value_range: tuple[float, float] | None = None,
-):
+) -> Drawing:
     """Draw the distribution of values (non-finite ones left out), a threshold as a red line.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    Drawing
+        The bars are one ``polygon`` (class ``bars``) whose points are bin edges and counts.
     """
     values = np.asarray(values, dtype=float).ravel()
     values = values[np.isfinite(values)]
-    fig = _mpl.figure(3.4, 2.2)
-    with _mpl.rc_context():
-        ax = fig.subplots()
-        ax.hist(values, bins=bins, range=value_range, color="#4c72b0", histtype="stepfilled")
-        if threshold is not None:
-            ax.axvline(threshold, color=ALERT, lw=1, label=f"threshold {threshold:g}")
-            ax.legend(frameon=False)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("count")
-    return fig
+    if value_range is None and values.size == 0:
+        value_range = (0.0, 1.0)
+    counts, edges = np.histogram(values, bins=bins, range=value_range)
+    lo, hi = float(edges[0]), float(edges[-1])
+    if threshold is not None:
+        lo, hi = min(lo, threshold), max(hi, threshold)
+    top = float(counts.max()) * 1.05 if counts.max() > 0 else 1.0
+    drawing = Drawing(340, 220)
+    axes = Axes(drawing, (60, 12, 265, 160), padded(lo, hi), (0, top))
+    histogram_bars(axes, counts, edges)
+    if threshold is not None:
+        with axes.data():
+            drawing.line(
+                threshold,
+                0,
+                threshold,
+                top,
+                stroke=to_hex(ALERT),
+                stroke_width=1,
+                class_="threshold",
+            )
+        drawing.line(72, 22, 92, 22, stroke=to_hex(ALERT), stroke_width=1)
+        drawing.text(97, 22, f"threshold {threshold:g}", 9, valign="middle")
+    axes.spines()
+    depth = axes.xticks(nice_ticks(*axes.xlim, max_ticks=6))
+    width = axes.yticks(nice_ticks(0, top, max_ticks=6))
+    axes.xlabel(xlabel, depth)
+    axes.ylabel("count", width)
+    return drawing
 
 
 def plot_carpet(
@@ -147,7 +198,7 @@ def plot_carpet(
     t_r: float | None = None,
     groups: Sequence[tuple[str, int]] = (),
     max_rows: int = 600,
-):
+) -> Drawing:
     """Draw the carpet plot of a voxel sample before and after cleaning, with the FD trace.
 
     Parameters
@@ -161,16 +212,19 @@ def plot_carpet(
     fd : numpy.ndarray or None
         Framewise displacement per volume (mm).
     t_r : float or None
-        Repetition time, for a time axis in seconds (volumes otherwise).
+        Repetition time, for the time axis's label.
     groups : sequence of (str, int)
-        Consecutive groups of voxels (name, number of voxels), e.g. networks, drawn as bands.
+        Consecutive groups of voxels (name, number of voxels), e.g. networks, named on the
+        y axis and separated by lines.
     max_rows : int
         At most this many voxels are drawn (every k-th one of the sample when it has more).
 
     Returns
     -------
-    matplotlib.figure.Figure
-        Its first axes hold the ``censored volumes`` marks (one line per censored volume).
+    Drawing
+        750 × 500 pixels: the FD trace (``polyline``, class ``fd``) with one red ``line`` per
+        censored volume (class ``censored``), then the two panels (``image``, class
+        ``carpet``: one pixel per volume × voxel, grey from -2 to 2, censored volumes red).
     """
     before = np.asarray(before, dtype=float)
     n_volumes = before.shape[0]
@@ -188,127 +242,73 @@ def plot_carpet(
             (name, int(b - a))
             for (name, _), a, b in zip(groups, drawn[:-1], drawn[1:], strict=True)
         ]
-    fig = _mpl.figure(7.5, 5.0, margins=(0.95, 0.45, 0.15, 0.3))
-    with _mpl.rc_context():
-        axes = fig.subplots(3, 1, sharex=True, height_ratios=[1, 2.2, 2.2])
-        ax = axes[0]
-        if fd is not None:
-            ax.plot(np.arange(n_volumes), np.asarray(fd, dtype=float), color="#333333", lw=0.8)
-        ax.set_ylabel("FD (mm)")
-        top = ax.get_ylim()[1]
-        ax.vlines(censored, 0, top, colors=ALERT, lw=0.8, alpha=0.6, label="censored volumes")
-        ax.set_ylim(0, top)
-        ax.set_title(f"{censored.size} of {n_volumes} volumes censored (red)", loc="left")
-        extent = (-0.5, n_volumes - 0.5, before.shape[1], 0)
-        for ax, data, title in ((axes[1], before, "before cleaning"), (axes[2], full, "after")):
-            cmap = _mpl.matplotlib().colormaps["gray"].with_extremes(bad=ALERT)
-            ax.imshow(
-                np.ma.masked_invalid(data.T),
-                aspect="auto",
-                cmap=cmap,
-                vmin=-2,
-                vmax=2,
-                extent=extent,
-                interpolation="nearest",
+    drawing = Drawing(750, 500)
+    left, width = 95.0, 640.0
+    xlim = (-0.5, n_volumes - 0.5)
+    fd = None if fd is None else np.asarray(fd, dtype=float)
+    finite_fd = fd[np.isfinite(fd)] if fd is not None else np.zeros(0)
+    top = float(finite_fd.max()) * 1.05 if finite_fd.size and finite_fd.max() > 0 else 1.0
+    trace = Axes(drawing, (left, 30, width, 70), xlim, (0, top))
+    with trace.data():
+        for volume in censored:
+            drawing.line(
+                volume,
+                0,
+                volume,
+                top,
+                stroke=to_hex(ALERT),
+                stroke_width=0.8,
+                stroke_opacity=0.6,
+                class_="censored",
             )
-            ax.set_ylabel(f"voxels, {title}")
-            _group_ticks(ax, groups)
-        axes[2].set_xlabel("volume" + (f" (TR {t_r:g} s)" if t_r else ""))
-    return fig
+        if fd is not None:
+            keep = np.isfinite(fd)
+            points = " ".join(
+                f"{x},{y:.6g}" for x, y in zip(np.flatnonzero(keep), fd[keep], strict=True)
+            )
+            drawing.element(
+                "polyline",
+                points=points,
+                fill="none",
+                stroke="#333333",
+                stroke_width=0.8,
+                class_="fd",
+            )
+    trace.spines()
+    trace.ylabel("FD (mm)", trace.yticks(nice_ticks(0, top, max_ticks=4)))
+    drawing.text(left, 22, f"{censored.size} of {n_volumes} volumes censored (red)", 11)
+    gray = palette("gray", bad=ALERT)
+    n_rows = before.shape[1]
+    panels = ((before, "before cleaning", 112.0), (full, "after", 278.0))
+    for data, title, y in panels:
+        panel = Axes(drawing, (left, y, width, 155), xlim, (n_rows, 0))
+        raster = encode_png(to_indices(data.T, -2.0, 2.0), gray)
+        drawing.image(left, y, width, 155, raster, class_="carpet")
+        panel.spines()
+        width_ = _group_ticks(panel, groups)
+        panel.ylabel(f"voxels, {title}", width_)
+    depth = panel.xticks(nice_ticks(0, n_volumes - 1, max_ticks=10))
+    panel.xlabel("volume" + (f" (TR {t_r:g} s)" if t_r else ""), depth)
+    return drawing
 
 
-def _group_ticks(ax, groups: Sequence[tuple[str, int]]) -> None:
-    """Name voxel groups on the y axis and separate them with lines."""
+def _group_ticks(axes: Axes, groups: Sequence[tuple[str, int]]) -> float:
+    """Name voxel groups on the y axis and separate them with lines; return the labels' width."""
     if not groups:
-        ax.set_yticks([])
-        return
+        return 0.0
     edges = np.cumsum([0] + [n for _, n in groups])
     # a name per group tall enough to hold it (2.5% of the rows at least); lines separate all
     big = np.diff(edges) >= 0.025 * edges[-1]
     centres = ((edges[:-1] + edges[1:]) / 2)[big]
-    ax.set_yticks(
-        centres, [name for (name, _), b in zip(groups, big, strict=True) if b], fontsize=6
-    )
-    for edge in edges[1:-1]:
-        ax.axhline(edge, color="#1f77b4", lw=0.6)
-
-
-def plot_distributions(values: Mapping[str, np.ndarray], xlabel: str):
-    """Draw one box plot with its points per group (e.g. mean FD per strategy).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    names = list(values)
-    data = [np.asarray(values[n], dtype=float) for n in names]
-    data = [d[np.isfinite(d)] for d in data]
-    fig = _mpl.figure(3.6, 0.6 + 0.45 * max(len(names), 1), margins=(0.8, 0.45, 0.15, 0.1))
-    with _mpl.rc_context():
-        ax = fig.subplots()
-        ax.boxplot(data, orientation="horizontal", tick_labels=names, showfliers=False, widths=0.5)
-        for i, d in enumerate(data, start=1):
-            jitter = np.linspace(-0.15, 0.15, d.size) if d.size > 1 else np.zeros(d.size)
-            ax.plot(d, i + jitter, "o", ms=3, alpha=0.6, color="#4c72b0")
-        ax.set_xlabel(xlabel)
-    return fig
-
-
-def plot_scatter(
-    x: np.ndarray,
-    y: np.ndarray,
-    xlabel: str,
-    ylabel: str,
-    labels: Sequence[str] | None = None,
-):
-    """Draw y against x (pairs with a non-finite value left out), e.g. QC-FC against distance.
-
-    ``labels``: a name written beside each point (for a few points, e.g. one per strategy).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
-    keep = np.isfinite(x) & np.isfinite(y)
-    fig = _mpl.figure(3.6, 2.6)
-    with _mpl.rc_context():
-        ax = fig.subplots()
-        few = labels is not None
-        ax.plot(
-            x[keep],
-            y[keep],
-            ".",
-            ms=8 if few else 2,
-            alpha=0.9 if few else 0.4,
-            color="#4c72b0",
-            rasterized=keep.sum() > 2000,
-        )
-        for i in np.flatnonzero(keep) if few else ():
-            ax.annotate(labels[i], (x[i], y[i]), xytext=(4, 2), textcoords="offset points")
-        ax.axhline(0, color="#888888", lw=0.6)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-    return fig
-
-
-def plot_stacked_bars(labels: Sequence[str], parts: Mapping[str, np.ndarray], xlabel: str):
-    """Draw one horizontal bar per label, stacked from ``parts`` (e.g. the tDOF lost by cause).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    fig = _mpl.figure(5.4, 0.8 + 0.3 * max(len(labels), 1), margins=(2.7, 0.45, 0.15, 0.1))
-    with _mpl.rc_context():
-        ax = fig.subplots()
-        left = np.zeros(len(labels))
-        for name, values in parts.items():
-            values = np.nan_to_num(np.asarray(values, dtype=float))
-            ax.barh(np.arange(len(labels)), values, left=left, label=name)
-            left += values
-        ax.set_yticks(np.arange(len(labels)), list(labels))
-        ax.invert_yaxis()
-        ax.set_xlabel(xlabel)
-        ax.legend(frameon=False, fontsize=6, loc="lower right")
-    return fig
+    width = axes.yticks(centres, [name for (name, _), b in zip(groups, big, strict=True) if b], 7)
+    with axes.data(class_="groups"):
+        for edge in edges[1:-1]:
+            axes.drawing.line(
+                axes.xlim[0],
+                edge,
+                axes.xlim[1],
+                edge,
+                stroke="#1f77b4",
+                stroke_width=0.8,
+            )
+    return width

@@ -238,7 +238,7 @@ def test_report_figures_of_grayordinate_runs(out):
     record = json.loads((out / "logs/runs/sub-01_task-rest_space-fsLR_den-91k.json").read_text())
     figures = {Path(f["Path"]).name: f for f in record["Report"]["Figures"]}
     stem = "sub-01_task-rest_space-fsLR"
-    carpet = figures[f"{stem}_den-91k_desc-scrubbing_carpetplot.png"]
+    carpet = figures[f"{stem}_den-91k_desc-scrubbing_carpetplot.svg"]
     assert carpet["Caption"].startswith("272 grayordinates (left cortex, right cortex, subcortex)")
     for name in (
         f"{stem}_atlas-Schaefer2018_seg-100Parcels7Networks_den-91k_meas-PearsonCorrelation"

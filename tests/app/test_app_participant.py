@@ -91,16 +91,16 @@ def expected_files() -> set[str]:
 
 def report_figures(subject: str, stem: str) -> set[str]:
     """The figures of a run's report (matrices: the first measure only)."""
-    names = [f"{stem}_{MNI}_res-2_desc-brain_mask.png"]
+    names = [f"{stem}_{MNI}_res-2_desc-brain_mask.svg"]
     for atlas in (SCHAEFER, DIFUMO):
         base = f"{stem}_{MNI}_{atlas}_res-2"
-        names += [f"{base}_coverage.png", f"{base}_desc-coverage_histogram.svg"]
+        names += [f"{base}_coverage.svg", f"{base}_desc-coverage_histogram.svg"]
         for strategy in STRATEGIES:
             names += [
                 f"{base}_meas-PearsonCorrelation_desc-{strategy}_{s}.svg"
                 for s in ("relmat", "histogram")
             ]
-    names += [f"{stem}_{MNI}_res-2_desc-{strategy}_carpetplot.png" for strategy in STRATEGIES]
+    names += [f"{stem}_{MNI}_res-2_desc-{strategy}_carpetplot.svg" for strategy in STRATEGIES]
     return {f"{subject}/figures/{name}" for name in names}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import shutil
@@ -14,7 +15,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib import image as mpimg
+from PIL import Image
 
 from bidsmask.app import report_pages
 from bidsmask.app.cli import main
@@ -76,15 +77,17 @@ class Page(HTMLParser):
 
 
 def check_figure(path: Path) -> None:
+    """A valid, non-empty SVG whose embedded rasters (PNG) decode and are not flat."""
     content = path.read_bytes()
-    assert content, path
-    if path.suffix == ".svg":
-        root = ET.fromstring(content)
-        assert root.tag.endswith("svg") and len(root) > 0, path
-    else:
-        assert path.suffix == ".png", path
-        pixels = mpimg.imread(io.BytesIO(content), format="png")
-        assert pixels.shape[0] > 50 and pixels.shape[1] > 50 and pixels.std() > 0.01, path
+    assert content and path.suffix == ".svg", path
+    root = ET.fromstring(content)
+    assert root.tag.endswith("svg") and len(root) > 1, path
+    assert float(root.get("width")) > 50 and float(root.get("height")) > 50, path
+    for element in root.iter("{http://www.w3.org/2000/svg}image"):
+        head, data = element.get("href").split(",", 1)
+        assert head == "data:image/png;base64", path
+        pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
+        assert pixels.size and (pixels.std() > 1 or pixels.shape[1] == 1), path
 
 
 def records(out: Path) -> list[dict]:
@@ -164,7 +167,7 @@ def test_reports_only_rebuilds_pages_without_reading_bold(out, fmriprep_dir, mon
 def test_resumed_run_keeps_a_complete_report(out, fmriprep_dir, templateflow_dir, monkeypatch):
     monkeypatch.setenv("TEMPLATEFLOW_HOME", str(templateflow_dir))
     before = (out / "sub-01.html").read_text()
-    figure = next((out / "sub-01" / "figures").glob("*_task-rest_*carpetplot.png"))
+    figure = next((out / "sub-01" / "figures").glob("*_task-rest_*carpetplot.svg"))
     figure.unlink()  # a lost figure: its run is redone, the others are up to date
     args = [str(fmriprep_dir), str(out), "participant", "--participant-label", "01"]
     args += ["--atlas", *ATLASES, "--strategy", *STRATEGIES]
@@ -208,7 +211,7 @@ def test_pages_open_in_a_real_browser_with_every_figure(out, tmp_path, name):
     shot = tmp_path / "shot.png"
     done = chromium(f"--screenshot={shot}", "--window-size=1280,2000", url)
     assert shot.is_file(), done.stderr
-    pixels = mpimg.imread(shot)
+    pixels = np.asarray(Image.open(shot).convert("RGB")) / 255
     assert pixels.shape[:2] == (2000, 1280)
     assert pixels[..., :3].std() > 0.05  # not blank
     assert (pixels[..., :3].std(axis=2) > 0.1).mean() > 0.001  # colour: figures are drawn

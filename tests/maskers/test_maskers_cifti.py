@@ -189,6 +189,6 @@ def test_generate_report(files, tmp_path):
     report = masker.generate_report()
     html = report._repr_html_()
     assert "left cortex" in html and "right cortex" in html and "subcortex" in html
-    assert "L1" in html and "data:image/png;base64," in html
+    assert "L1" in html and "data:image/svg+xml;base64," in html
     report.save_as_html(tmp_path / "report.html")
     assert (tmp_path / "report.html").stat().st_size > 1000

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import io
 import warnings
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import nibabel as nib
 import numpy as np
 import pytest
-from matplotlib import image as mpimg
+from PIL import Image
 
 from bidsmask.maskers import NiftiLabelsMasker, NiftiMapsMasker, NiftiMasker, NiftiSpheresMasker
 
@@ -75,9 +76,17 @@ def test_report_of_a_fitted_masker(images, name, tmp_path, monkeypatch):
     parsed = Parsed(html)
     assert parsed.headings == ["What the masker extracts", "Parameters"]
     assert f"{name} report" in html
-    assert len(parsed.images) == 1 and parsed.images[0].startswith("data:image/png;base64,")
-    pixels = mpimg.imread(io.BytesIO(base64.b64decode(parsed.images[0].split(",", 1)[1])))
-    assert pixels.std() > 0.05
+    assert len(parsed.images) == 1 and parsed.images[0].startswith("data:image/svg+xml;base64,")
+    svg = ET.fromstring(base64.b64decode(parsed.images[0].split(",", 1)[1]))
+    slices = [e.get("href") for e in svg.iter("{http://www.w3.org/2000/svg}image")]
+    assert len(slices) >= 3  # axial slices (up to 7), 1 sagittal, 1 coronal
+    pixels = np.concatenate(
+        [
+            np.asarray(Image.open(io.BytesIO(base64.b64decode(s.split(",", 1)[1])))).ravel()
+            for s in slices
+        ]
+    )
+    assert pixels.std() / 255 > 0.05
     n_params = len(masker.get_params(deep=False))
     extra = 1 + n_regions if n_regions else 0  # region table: header + one row per region
     assert parsed.rows == 1 + n_params + extra

@@ -1,23 +1,51 @@
-"""Figure functions on small arrays, pages (escaping, the report object), matplotlib setup."""
+"""Figure functions on small arrays (read back from their SVG), pages, matplotlib's setup."""
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import subprocess
 import sys
 import textwrap
+import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import numpy as np
-from matplotlib import image as mpimg
+import pytest
+from PIL import Image
 
 from bidsmask import reports
+from bidsmask.reports._colours import ALERT, LEVELS, to_indices
+
+RED = np.array(ALERT) / 255
 
 
-def png_pixels(content: bytes) -> np.ndarray:
-    assert content[:8] == b"\x89PNG\r\n\x1a\n"
-    return mpimg.imread(io.BytesIO(content), format="png")
+def parse(drawing: reports.Drawing) -> ET.Element:
+    content = drawing.to_bytes()
+    assert content.startswith(b"<?xml") and content == drawing.to_bytes()  # deterministic
+    return ET.fromstring(content)
+
+
+def of_class(root: ET.Element, cls: str) -> list[ET.Element]:
+    return [e for e in root.iter() if e.get("class") == cls]
+
+
+def texts(root: ET.Element, cls: str) -> list[str]:
+    return [e.text for e in of_class(root, cls)]
+
+
+def raster(element: ET.Element) -> Image.Image:
+    """Decode the PNG of an ``<image>`` (Pillow: an independent decoder)."""
+    head, data = element.get("href").split(",", 1)
+    assert head == "data:image/png;base64"
+    image = Image.open(io.BytesIO(base64.b64decode(data)))
+    image.load()
+    return image
+
+
+def points(element: ET.Element) -> np.ndarray:
+    return np.array([p.split(",") for p in element.get("points").split()], dtype=float)
 
 
 def test_carpet_of_known_data_has_its_size_values_and_censored_marks():
@@ -26,24 +54,25 @@ def test_carpet_of_known_data_has_its_size_values_and_censored_marks():
     kept = np.setdiff1d(np.arange(30), [3, 10, 11])
     after = before[kept] * 0.5
     fd = np.linspace(0, 1, 30)
-    fig = reports.plot_carpet(before, after, kept, fd, 2.0, [("Vis", 20), ("Default", 30)])
-    marks = [c for c in fig.axes[0].collections if c.get_label() == "censored volumes"]
-    assert len(marks) == 1
-    xs = sorted(seg[0][0] for seg in marks[0].get_segments())
-    assert xs == [3, 10, 11]
-    # the FD trace is drawn as given
-    np.testing.assert_array_equal(fig.axes[0].lines[0].get_ydata(), fd)
-    shown_before = fig.axes[1].images[0].get_array()
-    np.testing.assert_array_equal(shown_before, before.T)
-    shown_after = fig.axes[2].images[0].get_array()
-    assert shown_after.mask[:, [3, 10, 11]].all() and not shown_after.mask[:, kept].any()
-    np.testing.assert_array_equal(shown_after[:, kept], after.T)
-    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["Vis", "Default"]
-    pixels = png_pixels(reports.to_bytes(fig, "png", dpi=100))
-    assert pixels.shape[:2] == (500, 750)
-    # censored volumes are red in the rendered "after" carpet
-    red = (pixels[..., 0] > 0.7) & (pixels[..., 1] < 0.3) & (pixels[..., 2] < 0.3)
-    assert red.sum() > 500
+    root = parse(reports.plot_carpet(before, after, kept, fd, 2.0, [("Vis", 20), ("Default", 30)]))
+    assert (root.get("width"), root.get("height")) == ("750", "500")
+    marks = of_class(root, "censored")
+    assert sorted(float(m.get("x1")) for m in marks) == [3, 10, 11]
+    assert all(m.get("x1") == m.get("x2") and m.get("stroke") == "#d62728" for m in marks)
+    # the FD trace is drawn as given, one point per volume
+    (trace,) = of_class(root, "fd")
+    np.testing.assert_allclose(points(trace), np.column_stack([np.arange(30), fd]), rtol=1e-5)
+    first, second = (raster(e) for e in of_class(root, "carpet"))
+    assert first.size == (30, 50) and first.mode == "P"  # one pixel per volume x voxel
+    np.testing.assert_array_equal(np.asarray(first), to_indices(before.T, -2, 2))
+    shown = np.asarray(second)
+    assert (shown[:, [3, 10, 11]] == LEVELS).all()  # censored: the palette's last colour, red
+    np.testing.assert_array_equal(shown[:, kept], to_indices(after.T, -2, 2))
+    palette = np.array(second.getpalette()[: 3 * (LEVELS + 1)]).reshape(-1, 3)
+    assert tuple(palette[LEVELS]) == ALERT and tuple(palette[0]) == (0, 0, 0)
+    assert texts(root, "ytick")[-4:] == ["Vis", "Default", "Vis", "Default"]
+    assert texts(root, "xtick") == ["0", "5", "10", "15", "20", "25"]  # at most 10
+    assert "3 of 30 volumes censored (red)" in [t.text for t in root.iter() if t.text]
 
 
 def test_network_order_keeps_names_and_values_paired():
@@ -72,25 +101,24 @@ def test_network_order_keeps_names_and_values_paired():
 def test_plot_matrix_draws_the_ordered_matrix_with_network_ticks():
     names = ["7Networks_LH_Vis_1", "7Networks_LH_Default_1", "7Networks_RH_Vis_2"]
     matrix = np.array([[1.0, 0.1, 0.7], [0.1, 1.0, -0.2], [0.7, -0.2, 1.0]])
-    fig = reports.plot_matrix(matrix, names)
-    shown = fig.axes[0].images[0].get_array()
-    assert shown.mask.diagonal().all()
-    assert shown[0, 1] == 0.7 and shown[0, 2] == 0.1 and shown[1, 2] == -0.2
-    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["Vis", "Default"]
-    svg = reports.to_bytes(fig, "svg")
-    assert svg.lstrip().startswith(b"<?xml") and b"<svg" in svg and b"Default" in svg
+    root = parse(reports.plot_matrix(matrix, names))
+    (cells,) = of_class(root, "cells")
+    shown = np.asarray(raster(cells))
+    nan = np.nan  # ordered: Vis_1, Vis_2, Default_1; the diagonal blank
+    expected = np.array([[nan, 0.7, 0.1], [0.7, nan, -0.2], [0.1, -0.2, nan]])
+    np.testing.assert_array_equal(shown, to_indices(expected, -0.7, 0.7))
+    assert (shown.diagonal() == LEVELS).all() and shown[0, 1] == LEVELS - 1
+    assert texts(root, "ytick") == ["Vis", "Default"] == texts(root, "xtick")
+    boxes = [[float(r.get(k)) for k in ("x", "y", "width")] for r in of_class(root, "network")]
+    assert boxes == [[0, 0, 2], [2, 2, 1]]  # in cells
+    assert texts(root, "ctick")[0] == "-0.6" and texts(root, "ctick")[-1] == "0.6"
 
 
-def tiles(fig, widths, height):
-    """Cut a brain mosaic (one image, slices side by side, 2-pixel gaps) into its slices."""
-    mosaic = fig.axes[0].images[0].get_array()
-    zoom = mosaic.shape[0] // height
-    out, left = [], 0
-    for width in widths:
-        out.append(mosaic[::zoom, left : left + width * zoom : zoom])
-        left += (width + 2) * zoom
-    assert left - 2 * zoom == mosaic.shape[1]
-    return out
+def test_plot_matrix_without_networks_names_few_regions_and_counts_many():
+    root = parse(reports.plot_matrix(np.eye(3), ["a&b", "<c>", "d"]))
+    assert texts(root, "ytick") == ["a&b", "<c>", "d"]  # escaped in the file, intact parsed
+    root = parse(reports.plot_matrix(np.eye(64), [f"r{i}" for i in range(64)]))
+    assert texts(root, "xtick")[:2] == ["0", "10"] and "64 regions" in [t.text for t in root]
 
 
 def test_mask_and_atlas_figures_show_every_view():
@@ -98,32 +126,46 @@ def test_mask_and_atlas_figures_show_every_view():
     background = np.random.default_rng(2).random(shape)
     mask = np.zeros(shape, dtype=bool)
     mask[4:16, 4:20, 3:15] = True
-    fig = reports.plot_mask(background, mask)
-    titles = [t.get_text() for t in fig.axes[0].texts]
+    root = parse(reports.plot_mask(background, mask))
+    titles = [t.text for t in root.iter() if t.tag.endswith("text")]
     assert len(titles) == 9 and titles[-2:] == ["x=10", "y=12"] and titles[0].startswith("z=")
-    widths = [20] * 7 + [24, 20]  # axial: x wide; sagittal: y wide; coronal: x wide
-    red = np.array([0.839, 0.153, 0.157])
-    for tile in tiles(fig, widths, 24):  # a red contour in every view, nothing else red
-        is_red = np.isclose(tile, red, atol=1e-3).all(axis=2)
-        assert is_red.any()
-    coronal = tiles(fig, widths, 24)[-1][3:21]  # 18 rows of z, centred in 24
+    slices = [np.asarray(raster(e)) / 255 for e in of_class(root, "slice")]
+    # axial: x wide, y high; sagittal: y wide, z high; coronal: x wide, z high
+    assert [s.shape[:2] for s in slices] == [(24, 20)] * 7 + [(18, 24), (18, 20)]
+    zoom = round(110 / 24)
+    assert float(of_class(root, "slice")[0].get("height")) == 24 * zoom
+    for tile in slices:  # a red contour in every view
+        assert np.isclose(tile, RED, atol=1e-3).all(axis=2).any()
     edge = np.zeros((18, 20), dtype=bool)
     inside = mask[:, 12, :].T[::-1]
     edge[inside] = True
     edge[1:-1, 1:-1] &= ~(
         inside[:-2, 1:-1] & inside[2:, 1:-1] & inside[1:-1, :-2] & inside[1:-1, 2:]
     )
-    np.testing.assert_array_equal(np.isclose(coronal, red, atol=1e-3).all(axis=2), edge)
+    np.testing.assert_array_equal(np.isclose(slices[-1], RED, atol=1e-3).all(axis=2), edge)
     regions = np.zeros(shape, dtype=int)
     regions[4:10, 4:20, 3:15], regions[10:16, 4:20, 3:15] = 1, 2
-    fig = reports.plot_atlas(background, regions, [False, True])
-    coronal = tiles(fig, widths, 24)[-1][3:21]
+    root = parse(reports.plot_atlas(background, regions, [False, True]))
+    coronal = np.asarray(raster(of_class(root, "slice")[-1])) / 255
     part = regions[:, 12, :].T[::-1]
-    assert np.abs(coronal[part == 2] - red).max() < 0.06  # low coverage: red
-    assert np.abs(coronal[part == 1] - red).max(axis=1).min() > 0.2  # others: not red
+    assert np.abs(coronal[part == 2] - RED).max() < 0.06  # low coverage: red
+    assert np.abs(coronal[part == 1] - RED).max(axis=1).min() > 0.2  # others: not red
     grey = coronal[part == 0]
     np.testing.assert_allclose(grey, grey[:, :1].repeat(3, axis=1))  # no region: background
-    assert png_pixels(reports.to_bytes(fig, "png")).std() > 0.05
+    assert coronal.std() > 0.05
+
+
+def test_fraction_map_uses_viridis_and_a_colour_bar():
+    fraction = np.zeros((10, 12, 10))
+    fraction[2:8, 2:10, 2:8] = 0.5
+    fraction[4:6, 4:8, 4:6] = 1.0
+    root = parse(reports.plot_fraction(None, fraction))
+    coronal = np.asarray(raster(of_class(root, "slice")[-1]))
+    colours = {tuple(c) for c in coronal.reshape(-1, 3)}
+    assert (0, 0, 0) in colours and len(colours) == 3  # outside, 0.5 and 1.0
+    (bar,) = of_class(root, "colourbar")
+    assert raster(bar).size == (1, LEVELS)
+    assert texts(root, "ctick") == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
 
 
 def test_slice_positions_spread_over_the_extent():
@@ -134,13 +176,52 @@ def test_slice_positions_spread_over_the_extent():
 
 
 def test_distributions_and_histogram_drop_non_finite_values():
-    fig = reports.plot_histogram(np.array([0.1, np.nan, 0.2, np.inf]), "r", threshold=0.5)
-    (outline,) = fig.axes[0].patches  # one filled outline (cheaper than a bar per bin)
-    xy = outline.get_path().vertices
-    assert xy[:, 1].max() == 1 and xy[xy[:, 1] > 0, 0].min() >= 0.1
-    assert xy[xy[:, 1] > 0, 0].max() <= 0.2
-    fig = reports.plot_distributions({"a": np.array([1.0, 2.0, np.nan]), "b": np.array([3.0])}, "x")
-    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b"]
+    drawing = reports.plot_histogram(np.array([0.1, np.nan, 0.2, np.inf]), "r", threshold=0.5)
+    root = parse(drawing)
+    (bars,) = of_class(root, "bars")  # one filled outline: bin edges and counts
+    xy = points(bars)
+    assert xy[:, 1].max() == 1 and xy[:, 1].sum() == 2 * 2
+    assert xy[:, 0].min() == pytest.approx(0.1) and xy[:, 0].max() == pytest.approx(0.2)
+    (line,) = of_class(root, "threshold")
+    assert float(line.get("x1")) == 0.5 and "threshold 0.5" in [t.text for t in root]
+    root = parse(reports.plot_distributions({"a": [1.0, 2.0, np.nan], "b <&>": [3.0]}, "x"))
+    assert texts(root, "ytick") == ["a", "b <&>"]
+    dots = [e.get("d") for e in of_class(root, "points")]
+    assert dots == ["M1 0.85h0M2 1.15h0", "M3 2h0"]
+
+
+def test_scatter_and_stacked_bars_draw_the_values_given():
+    root = parse(
+        reports.plot_scatter(np.array([1.0, 2.0, np.nan]), np.array([0.5, np.inf, 0.1]), "d", "r")
+    )
+    (dots,) = of_class(root, "points")
+    assert dots.get("d") == "M1 0.5h0"
+    root = parse(
+        reports.plot_scatter(np.array([1.0, 2.0]), np.array([0.5, 0.2]), "d", "r", ["a", "b"])
+    )
+    assert [t.text for t in root if t.text in ("a", "b")] == ["a", "b"]
+    drawing = reports.plot_stacked_bars(["a", "b"], {"x": [1.0, 2.0], "y": [3.0, np.nan]}, "tdof")
+    bars = of_class(parse(drawing), "bar")
+    assert [(float(b.get("x")), float(b.get("width"))) for b in bars] == [
+        (0, 1),
+        (0, 2),
+        (1, 3),
+        (2, 0),
+    ]
+
+
+def test_carpet_draws_at_most_max_rows_keeping_groups_in_place():
+    before = np.repeat(np.arange(10.0)[None, :], 8, axis=0) - 5  # column value = voxel index - 5
+    drawing = reports.plot_carpet(
+        before, before, np.arange(8), groups=[("A", 4), ("B", 6)], max_rows=5
+    )
+    root = parse(drawing)
+    shown = np.asarray(raster(of_class(root, "carpet")[0]))
+    assert shown.shape == (5, 8)  # every second voxel
+    np.testing.assert_array_equal(shown[:, 0], to_indices(np.array([-5, -3, -1, 1, 3]), -2, 2))
+    assert texts(root, "ytick")[-2:] == ["A", "B"]
+    (group_line, _) = [e for g in of_class(root, "groups") for e in g]
+    assert float(group_line.get("y1")) == 2  # A: rows 0-1
 
 
 class _Collect(HTMLParser):
@@ -157,11 +238,11 @@ class _Collect(HTMLParser):
 
 
 def test_pages_escape_text_and_embed_figures(tmp_path):
-    png = reports.to_bytes(reports.plot_histogram(np.arange(5.0), "x"), "png")
+    svg = reports.plot_histogram(np.arange(5.0), "x").to_bytes()
     section = reports.Section(
         "run <b>1</b>",
         tables=[reports.Table(["a", "b"], [[1.23456, None], ["<i>", float("nan")]])],
-        figures=[reports.Figure(reports.data_uri(png, "png"), "caption <script>")],
+        figures=[reports.Figure(reports.data_uri(svg, "svg"), "caption <script>")],
     )
     report = reports.HTMLReport(reports.Page("Title & more", [section]))
     html = report._repr_html_()
@@ -171,12 +252,13 @@ def test_pages_escape_text_and_embed_figures(tmp_path):
     assert "http://" not in html and "https://" not in html  # nothing from the network
     parser = _Collect()
     parser.feed(html)
-    assert parser.imgs == [reports.data_uri(png, "png")]
+    assert parser.imgs == [reports.data_uri(svg, "svg")]
+    assert parser.imgs[0].startswith("data:image/svg+xml;base64,")
     report.save_as_html(tmp_path / "r.html")
     assert (tmp_path / "r.html").read_text(encoding="utf-8") == html
 
 
-def test_import_stays_light_and_matplotlib_works_in_a_read_only_home(tmp_path):
+def test_import_stays_light_and_colour_maps_load_in_a_read_only_home(tmp_path):
     (tmp_path / "file").write_text("")
     home = tmp_path / "file" / "home"  # cannot be created, even by root (read-only container)
     code = textwrap.dedent(
@@ -186,10 +268,11 @@ def test_import_stays_light_and_matplotlib_works_in_a_read_only_home(tmp_path):
         assert "matplotlib" not in sys.modules, "matplotlib imported too early"
         import numpy as np
         from bidsmask import reports
-        fig = reports.plot_histogram(np.arange(4.0), "x")
-        assert reports.to_bytes(fig, "png")[:4] == b"\\x89PNG"
-        import matplotlib
-        print(matplotlib.get_backend(), os.environ.get("MPLCONFIGDIR"))
+        reports.plot_histogram(np.arange(4.0), "x").to_bytes()
+        assert "matplotlib" not in sys.modules, "a histogram needs no colour map"
+        svg = reports.plot_matrix(np.eye(3), list("abc")).to_bytes()
+        assert "matplotlib.pyplot" not in sys.modules and svg.startswith(b"<?xml")
+        print(os.environ.get("MPLCONFIGDIR"))
         """
     )
     env = {k: v for k, v in os.environ.items() if k not in ("MPLCONFIGDIR", "XDG_CONFIG_HOME")}
@@ -198,24 +281,5 @@ def test_import_stays_light_and_matplotlib_works_in_a_read_only_home(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
     )
     assert done.returncode == 0, done.stderr
-    backend, config_dir = done.stdout.split()
-    assert backend.lower() == "agg" and "bidsmask-matplotlib-" in config_dir
+    assert "bidsmask-matplotlib-" in done.stdout
     assert "writable" not in done.stderr
-
-
-def test_scatter_and_stacked_bars_draw_the_values_given():
-    fig = reports.plot_scatter(np.array([1.0, 2.0, np.nan]), np.array([0.5, np.inf, 0.1]), "d", "r")
-    line = fig.axes[0].lines[0]
-    assert line.get_xdata().tolist() == [1.0] and line.get_ydata().tolist() == [0.5]
-    fig = reports.plot_stacked_bars(["a", "b"], {"x": [1.0, 2.0], "y": [3.0, np.nan]}, "tdof")
-    bars = fig.axes[0].patches
-    assert [(b.get_x(), b.get_width()) for b in bars] == [(0, 1), (0, 2), (1, 3), (2, 0)]
-
-
-def test_carpet_draws_at_most_max_rows_keeping_groups_in_place():
-    before = np.repeat(np.arange(10.0)[None, :], 8, axis=0)  # column value = voxel index
-    fig = reports.plot_carpet(before, before, np.arange(8), groups=[("A", 4), ("B", 6)], max_rows=5)
-    shown = fig.axes[1].images[0].get_array()
-    assert shown[:, 0].tolist() == [0, 2, 4, 6, 8]  # every second voxel
-    ticks = [t.get_text() for t in fig.axes[1].get_yticklabels()]
-    assert ticks == ["A", "B"] and fig.axes[1].lines[0].get_ydata()[0] == 2  # A: rows 0-1
