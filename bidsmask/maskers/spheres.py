@@ -173,10 +173,13 @@ class NiftiSpheresMasker(BaseMasker):
             self.radius,
             mask_data(mask),
             allow_overlap=self.allow_overlap,
+            validate=False,
         )
 
     def _plan(self, img):
-        return self._spec(img), None, None
+        spec = self._spec(img)
+        spec.validate()  # like nilearn: empty or overlapping spheres fit, but do not extract
+        return spec, None, None
 
     def generate_report(self, displayed_spheres="all", title: str | None = None):
         """Return an HTML report of the spheres the masker extracts (nilearn's ``generate_report``).
@@ -212,7 +215,8 @@ class NiftiSpheresMasker(BaseMasker):
         Raises
         ------
         ValueError
-            If the masker has no ``mask_img`` (it defines the output grid).
+            If the masker has no ``mask_img`` (it defines the output grid), if a sphere is
+            empty in the mask, or if spheres overlap and ``allow_overlap`` is False.
         """
         signals = self._check_inverse_input(region_signals)
         if self.mask_img_ is None:
@@ -221,6 +225,7 @@ class NiftiSpheresMasker(BaseMasker):
                 "inverse_transform."
             )
         spec = self._spec(self.mask_img_)
+        spec.validate()
         membership = spec.membership
         if self.allow_overlap:
             n_spheres = np.asarray(membership.sum(axis=0)).ravel()

@@ -82,7 +82,8 @@ class _GroupedReducer:
     ) -> np.ndarray:
         """Linear strategies from ``weights @ data.T`` (and ``weights @ (data**2).T``).
 
-        ``sums`` and ``squares`` are float64 (n_groups, n); the result is float32 (n, n_groups).
+        ``sums`` and ``squares`` are float64 (n_groups, n); so is the result (n, n_groups): the
+        caller's output buffer sets the final type (float32, or float64 for a float64 image).
         ``counts`` replaces the voxels per group (the voxels with data); a group without any
         is then NaN instead of 0.
         """
@@ -96,20 +97,22 @@ class _GroupedReducer:
         sums = sums.T[:, present]
         if strategy == "sum":
             out[:, present] = sums
-            return out.astype(np.float32)
+            return out
         means = sums / counts
         if strategy == "mean":
             out[:, present] = means
-            return out.astype(np.float32)
+            return out
         variance = np.maximum(squares.T[:, present] / counts - means**2, 0.0)
         out[:, present] = variance if strategy == "variance" else np.sqrt(variance)
-        return out.astype(np.float32)
+        return out
 
     def reduce(self, data: np.ndarray, strategy: str) -> np.ndarray:
+        """Reduce (n, n_voxels) ``data``: float32, or float64 for float64 (or integer) data."""
+        dtype = np.result_type(data.dtype, np.float32)
         if strategy in _LINEAR_STRATEGIES:
             data_t = _transposed_float64(data)
             squares = self.weights @ np.square(data_t) if strategy in _SQUARE_STRATEGIES else None
-            return self.finish(self.weights @ data_t, squares, strategy)
+            return self.finish(self.weights @ data_t, squares, strategy).astype(dtype, copy=False)
         n = data.shape[0]
         out = np.zeros((n, self.n_groups), dtype=np.float64)
         present = self.present
@@ -121,7 +124,7 @@ class _GroupedReducer:
         else:  # median: one vectorised call per region, over all time points at once
             for col, start, stop in zip(present, self.starts, self.stops, strict=True):
                 out[:, col] = np.median(ordered[:, start:stop], axis=1)
-        return out.astype(np.float32)
+        return out.astype(dtype, copy=False)
 
 
 def reduce_labels(data: np.ndarray, labels: np.ndarray, strategy: str = "mean") -> np.ndarray:
@@ -153,7 +156,7 @@ def reduce_labels(data: np.ndarray, labels: np.ndarray, strategy: str = "mean") 
         )
     data = np.atleast_2d(np.asarray(data))
     ids, index = np.unique(np.asarray(labels), return_inverse=True)
-    return _GroupedReducer(index.ravel(), ids.size).reduce(data, strategy)
+    return _GroupedReducer(index.ravel(), ids.size).reduce(data, strategy).astype(np.float32)
 
 
 class LabelsSpec:
@@ -238,7 +241,7 @@ class LabelsSpec:
         self.n_elements = int(self.region_ids.size)
 
     def reduce(self, data: np.ndarray) -> np.ndarray:
-        """Reduce a (n, len(voxels)) block to (n, n_elements) float32 signals."""
+        """Reduce a (n, len(voxels)) block to (n, n_elements) signals (float64 data: float64)."""
         return self._reducer.reduce(data, self.strategy)
 
     @property
@@ -267,7 +270,7 @@ class LabelsSpec:
         *,
         valid: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Signals (n, n_elements) float32 from ``operator @ data.T`` (float64 (regions, n)).
+        """Signals (n, n_elements) float64 from ``operator @ data.T`` (float64 (regions, n)).
 
         ``valid`` (boolean, one per voxel) gives the voxels the sums were taken over; without
         it, all of them. A region with no valid voxel is then NaN.

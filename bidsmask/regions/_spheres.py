@@ -108,6 +108,9 @@ class SpheresSpec:
         3D boolean mask on the data grid; spheres only contain voxels inside it.
     allow_overlap : bool, default=False
         If False, a voxel shared by two spheres raises a ValueError.
+    validate : bool, default=True
+        Raise at once if a sphere is empty or spheres overlap; with False, only
+        :meth:`validate` raises (nilearn's masker fits such spheres and refuses to extract).
 
     Attributes
     ----------
@@ -134,6 +137,7 @@ class SpheresSpec:
         mask: np.ndarray | None = None,
         *,
         allow_overlap: bool = False,
+        validate: bool = True,
     ):
         seeds = np.asarray(seeds, dtype=np.float64)
         if seeds.ndim != 2 or seeds.shape[1] != 3:
@@ -155,13 +159,7 @@ class SpheresSpec:
         candidates = np.ones(self.shape, dtype=bool) if mask is None else mask
         members, full_sizes = sphere_members(seeds, affine, candidates, radius)
         self.voxel_counts = np.array([m.size for m in members], dtype=np.int64)
-        empty = np.flatnonzero(self.voxel_counts == 0)
-        if empty.size:
-            raise ValueError(
-                f"These spheres are empty: {empty.tolist()} (seeds {seeds[empty].tolist()}). "
-                "Check that the seeds are in world (mm) coordinates inside the mask, or increase "
-                "'radius'."
-            )
+        self._seeds = seeds
         self.coverage = self.voxel_counts / np.maximum(full_sizes, 1)
         self.voxels = np.unique(np.concatenate(members))
         rows = np.repeat(np.arange(len(members)), self.voxel_counts)
@@ -169,13 +167,34 @@ class SpheresSpec:
         self.membership = sparse.csr_array(
             (np.ones(cols.size), (rows, cols)), shape=(len(members), self.voxels.size)
         )
-        if not allow_overlap and np.any(np.bincount(cols, minlength=self.voxels.size) >= 2):
+        self._overlap = not allow_overlap and bool(
+            np.any(np.bincount(cols, minlength=self.voxels.size) >= 2)
+        )
+        self.region_ids = np.arange(len(members))
+        self.n_elements = len(members)
+        if validate:
+            self.validate()
+
+    def validate(self) -> None:
+        """Raise a ValueError if a sphere is empty, or if spheres overlap (``allow_overlap``).
+
+        Raises
+        ------
+        ValueError
+            Naming the empty spheres and their seeds, or the overlap.
+        """
+        empty = np.flatnonzero(self.voxel_counts == 0)
+        if empty.size:
+            raise ValueError(
+                f"These spheres are empty: {empty.tolist()} (seeds "
+                f"{self._seeds[empty].tolist()}). Check that the seeds are in world (mm) "
+                "coordinates inside the mask, or increase 'radius'."
+            )
+        if self._overlap:
             raise ValueError(
                 "Overlap detected between spheres. Set allow_overlap=True, use a smaller "
                 "'radius', or move the seeds apart."
             )
-        self.region_ids = np.arange(len(members))
-        self.n_elements = len(members)
 
     needs_squares = False
 
@@ -196,7 +215,10 @@ class SpheresSpec:
         *,
         valid: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Sphere means (n, n_spheres) float32 from the float64 sums ``membership @ data.T``.
+        """Sphere means (n, n_spheres) float64 from the float64 sums ``membership @ data.T``.
+
+        The caller's output buffer sets the final type (float32, or float64 for a float64
+        image, whose means then equal ``numpy.mean`` of the sphere's voxels).
 
         ``valid`` (boolean, one per voxel) gives the voxels the sums were taken over; without
         it, all of them. A sphere with no valid voxel is then NaN.
@@ -206,8 +228,9 @@ class SpheresSpec:
             means = sums.T / counts
         if valid is not None:
             means[:, counts == 0] = np.nan
-        return means.astype(np.float32)
+        return means
 
     def reduce(self, data: np.ndarray) -> np.ndarray:
-        """Mean of each sphere's voxels for a (n, len(voxels)) block, float32 (n, n_spheres)."""
-        return self.finish(self.membership @ np.ascontiguousarray(data.T, dtype=np.float64))
+        """Sphere means of a (n, len(voxels)) block: float32 (float64 data: float64)."""
+        sums = self.membership @ np.ascontiguousarray(data.T, dtype=np.float64)
+        return self.finish(sums).astype(np.result_type(data.dtype, np.float32), copy=False)

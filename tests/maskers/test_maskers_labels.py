@@ -189,3 +189,16 @@ def test_errors(run):
         NiftiLabelsMasker().fit()
     with pytest.raises(ValueError, match="not fitted"):
         NiftiLabelsMasker(run["labels"]).transform(run["img"])
+
+
+@pytest.mark.parametrize("strategy", ["mean", "sum", "variance", "standard_deviation", "median"])
+def test_float64_reductions_equal_nilearn_exactly(strategy):
+    from nilearn.maskers import NiftiLabelsMasker as Reference
+
+    rng = np.random.default_rng(4)
+    img = nib.Nifti1Image(rng.standard_normal((4, 5, 3, 6)), np.eye(4))  # float64
+    labels = nib.Nifti1Image((np.arange(60).reshape(4, 5, 3) % 3).astype(np.int16), np.eye(4))
+    ours = NiftiLabelsMasker(labels, strategy=strategy).fit_transform(img)
+    expected = Reference(labels, strategy=strategy, standardize=None).fit_transform(img)
+    assert ours.dtype == np.float64
+    assert_allclose(ours, expected, rtol=1e-13, atol=1e-14)

@@ -141,3 +141,39 @@ def test_3d_input_and_errors(run):
         NiftiSpheresMasker(5).fit()
     with pytest.raises(ValueError, match="empty"):
         NiftiSpheresMasker([(500.0, 0, 0)], radius=2.0).fit_transform(run["img"])
+
+
+def test_empty_or_overlapping_spheres_fit_but_do_not_extract(run):
+    """As nilearn: fit accepts them; transform and inverse_transform raise."""
+    from nilearn.maskers import NiftiSpheresMasker as Reference
+
+    mask = run["mask"]
+    for kwargs, match in [
+        ({"seeds": [(500.0, 0, 0)], "radius": 2.0}, "These spheres are empty"),
+        ({"seeds": SEEDS, "radius": 10.0}, "Overlap detected"),
+    ]:
+        ours = NiftiSpheresMasker(mask_img=mask, **kwargs).fit()
+        ref = Reference(mask_img=mask, **kwargs).fit()
+        assert ours.n_elements_ == ref.n_elements_
+        for masker in (ours, ref):
+            with pytest.raises(ValueError, match=match):
+                masker.transform(run["img"])
+            with pytest.raises(ValueError, match=match):
+                masker.inverse_transform(np.ones(len(kwargs["seeds"])))
+
+
+def test_float64_sphere_means_equal_nilearn_exactly():
+    from nilearn.maskers import NiftiSpheresMasker as Reference
+
+    rng = np.random.default_rng(3)
+    data = rng.random((4, 5, 6, 7))  # float64
+    affine = np.diag([2.0, 1.0, 2.0, 1.0])
+    img = nib.Nifti1Image(data, affine)
+    seeds = [(2.0, 2.0, 4.0), (4.0, 1.0, 8.0)]
+    ours = NiftiSpheresMasker(seeds, radius=2.0).fit_transform(img)
+    expected = Reference(seeds, radius=2.0, standardize=None).fit_transform(img)
+    assert ours.dtype == expected.dtype == np.float64
+    assert_array_equal(ours, expected)
+    # float32 data stays float32
+    img32 = nib.Nifti1Image(data.astype(np.float32), affine)
+    assert NiftiSpheresMasker(seeds, radius=2.0).fit_transform(img32).dtype == np.float32
