@@ -1,7 +1,8 @@
 """Atlases prepared once per grid: resampled to the runs' grid, kept in memory and in the work dir.
 
-Resampling an atlas to a run's grid (nearest neighbour for labels, cubic spline for maps, as
-nilearn's maskers do with ``resampling_target="data"``) costs far more than reducing a run with it,
+Resampling an atlas to a run's grid (nearest neighbour for labels, trilinear for maps, as
+nilearn 0.14's ``NiftiLabelsMasker`` and ``NiftiMapsMasker`` do with ``resampling_target="data"``)
+costs far more than reducing a run with it,
 and every run of a space shares one grid. :func:`on_grid` therefore prepares each (atlas, grid)
 once: the parent process calls :func:`prepare` before any worker starts, and each result is
 
@@ -42,10 +43,10 @@ from bidsmask.regions import SparseMaps
 logger = logging.getLogger(__name__)
 
 #: Bump when the stored format or the way values are computed changes.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: maps trilinear (nilearn 0.14's NiftiMapsMasker), were cubic
 #: Prepared atlases kept in a process (atlases × grids of one invocation).
 MEMORY_ENTRIES = 8
-_INTERPOLATION = {"labels": "nearest", "maps": "continuous"}
+_INTERPOLATION = {"labels": "nearest", "maps": "linear"}
 
 _memory: OrderedDict[str, np.ndarray | SparseMaps] = OrderedDict()
 _digests: dict[tuple, str] = {}
@@ -73,7 +74,7 @@ def cache_key(
     ----------
     path : str or os.PathLike
         The atlas image; its content (not its name) enters the key.
-    interpolation : {"nearest", "continuous"}
+    interpolation : {"nearest", "linear"}
         The interpolation used.
     shape : tuple of 3 int
         The target grid's shape.
@@ -108,7 +109,7 @@ def on_grid(
         A labels (dseg) or maps (probseg) image.
     kind : {"labels", "maps"}
         Labels are resampled with nearest-neighbour interpolation and returned as a read-only
-        3D array; maps with cubic splines (clipped to their range, as
+        3D array; maps with trilinear interpolation (clipped to their range, as
         :func:`bidsmask.image.resample_img`) and returned as :class:`SparseMaps`.
     shape, affine
         The target grid (3D shape and (4, 4) affine).
@@ -198,7 +199,7 @@ def _load(entry: Path, kind: str) -> np.ndarray | SparseMaps | None:
 
 
 def _resample(path, kind: str, shape: tuple[int, ...], affine: np.ndarray):
-    """Resample an atlas image to a grid (whole volumes), as nilearn's maskers do."""
+    """Resample an atlas image to a grid (whole grid), as nilearn's maskers do."""
     img = nib.load(path)
     target = np.asarray(affine, dtype=float)
     interpolation = _INTERPOLATION[kind]
@@ -206,16 +207,27 @@ def _resample(path, kind: str, shape: tuple[int, ...], affine: np.ndarray):
         data = np.asarray(img.dataobj, dtype=np.float32 if kind == "maps" else None)
     else:
         logger.debug("Resampling %s to the grid %s (%s)", path, shape, interpolation)
-        data = None
-        if kind == "maps":  # axis-aligned grids: three matrix products per map
-            data = resample_separable(img, target, shape, interpolation)
-        if data is None:
-            img = image.resample_img(
-                img, target_affine=target, target_shape=shape, interpolation=interpolation
-            )
-            data = np.asarray(img.dataobj, dtype=np.float32 if kind == "maps" else None)
+        if kind == "maps":  # axis-aligned grids: only where each map can be non-zero
+            entries = resample_separable(img, target, shape, interpolation)
+            if entries is not None:
+                return _sparse_float32(shape, *entries)
+        img = image.resample_img(
+            img, target_affine=target, target_shape=shape, interpolation=interpolation
+        )
+        data = np.asarray(img.dataobj, dtype=np.float32 if kind == "maps" else None)
     if kind == "maps":
-        maps = data.astype(np.float32, copy=False)
-        return SparseMaps.from_maps(maps if maps.ndim == 4 else maps[..., np.newaxis])
+        return SparseMaps.from_maps(data if data.ndim == 4 else data[..., np.newaxis])
     data.setflags(write=False)
     return data
+
+
+def _sparse_float32(shape, indptr, indices, values) -> SparseMaps:
+    """SparseMaps of float32 values (float64 ones rounded; those rounded to 0 dropped)."""
+    rounded = values.astype(np.float32)
+    kept = rounded != 0
+    if not kept.all():
+        owner = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+        counts = np.bincount(owner[kept], minlength=indptr.size - 1)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        indices, rounded = indices[kept], rounded[kept]
+    return SparseMaps(tuple(shape), indptr, indices, rounded)

@@ -10,7 +10,7 @@
 2. the BOLD is read once (:func:`bidsmask.regions.extract_regions`) for every atlas, plus the
    voxels of the mask with ``--save-denoised-bold``, leaving out the voxels without data;
    atlases are resampled to the BOLD grid as nilearn's maskers do (nearest for labels,
-   continuous for maps);
+   linear for maps);
 3. for each strategy, :func:`bidsmask.confounds.load_strategy` gives the confounds and the sample
    mask (dummy scans, non-steady-state volumes, scrubbing); a strategy leaving fewer than
    ``--min-volumes`` volumes, or no more volumes than regressors, is skipped and recorded;
@@ -527,7 +527,7 @@ def atlas_spec(
     """Build the extraction spec of an atlas on the BOLD grid, and its atlas positions.
 
     Labels are resampled to the BOLD grid with nearest-neighbour interpolation, maps with
-    continuous interpolation (as nilearn's maskers with ``resampling_target="data"``), once per
+    linear interpolation (as nilearn's maskers with ``resampling_target="data"``), once per
     grid (:mod:`bidsmask.app.atlas_cache`, on disk in ``cache_dir``); spheres whose every voxel
     is outside the mask are left out (their regions become n/a).
 

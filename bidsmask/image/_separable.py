@@ -5,10 +5,12 @@ transform: the MNI template resolutions, fMRIPrep's MNI outputs), cubic-spline r
 (scipy's spline prefilter, then interpolation, points outside the field of view 0) is separable:
 along each axis it is one linear map from the source samples to the target samples. This module
 takes each axis's map from scipy itself — the 1D resampling of each unit impulse — and applies the
-three of them as matrix products, only over each volume's bounding box of non-zero voxels. The
-result equals :func:`bidsmask.image.resample_img` up to floating-point rounding (a float32 value
-differs by at most one unit in the last place, in a few voxels per million), several times faster
-on probabilistic atlases, whose maps each cover a small part of the grid.
+three of them as matrix products, only over each volume's bounding box of non-zero voxels and
+only onto the target samples that box reaches (a few around the data for trilinear
+interpolation), and returns the non-zero voxels of each volume (sparse, never a dense target
+array). The values equal :func:`bidsmask.image.resample_img`'s up to floating-point rounding (a
+float32 value differs by at most one unit in the last place, in a few voxels per million); it is
+several times faster on probabilistic atlases, whose maps each cover a small part of the grid.
 """
 
 from __future__ import annotations
@@ -58,27 +60,43 @@ def axis_operators(
     return operators
 
 
-def _resample_volume(volume: np.ndarray, operators: list[np.ndarray]) -> np.ndarray:
-    """Apply the three axis matrices to the non-zero bounding box of a 3D volume (float64)."""
-    target_shape = tuple(op.shape[0] for op in operators)
+def _resample_volume(
+    volume: np.ndarray, operators: list[np.ndarray]
+) -> tuple[tuple[slice, ...], np.ndarray] | None:
+    """Resample a 3D volume where the result can be non-zero (float64); None if nowhere.
+
+    Only the volume's bounding box of non-zero voxels is read, and only the target rows that
+    the axis matrices connect to it are computed (all of them for cubic splines, whose
+    prefilter reaches every sample; a few around the data for trilinear interpolation). Returns
+    the target box (one slice per axis) and the values in it.
+    """
     nonzero = volume != 0
     if not nonzero.any():
-        return np.zeros(target_shape)
-    box = []
-    for axis in range(3):
+        return None
+    source_box, target_box, cuts = [], [], []
+    for axis, operator in enumerate(operators):
         used = np.flatnonzero(nonzero.any(axis=tuple(a for a in range(3) if a != axis)))
-        box.append(slice(int(used[0]), int(used[-1]) + 1))
-    box = tuple(box)
-    block = np.asarray(volume[box], dtype=np.float64)
-    op_x, op_y, op_z = (op[:, cut] for op, cut in zip(operators, box, strict=True))
+        columns = operator[:, int(used[0]) : int(used[-1]) + 1]
+        rows = np.flatnonzero(columns.any(axis=1))
+        if rows.size == 0:  # the data are outside the target grid along this axis
+            return None
+        source_box.append(slice(int(used[0]), int(used[-1]) + 1))
+        target_box.append(slice(int(rows[0]), int(rows[-1]) + 1))
+        cuts.append(columns[target_box[-1]])
+    block = np.asarray(volume[tuple(source_box)], dtype=np.float64)
+    op_x, op_y, op_z = cuts
     along_x = (op_x @ block.reshape(block.shape[0], -1)).reshape(-1, *block.shape[1:])
-    return np.matmul(op_y, along_x) @ op_z.T
+    return tuple(target_box), np.matmul(op_y, along_x) @ op_z.T
 
 
 def resample_separable(
     img, target_affine: np.ndarray, target_shape: tuple[int, ...], interpolation: str
-) -> np.ndarray | None:
-    """Resample a 3D/4D image (finite values) to an axis-aligned grid, clipped to its range.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Resample a 3D/4D image (finite values) to an axis-aligned grid: its non-zero voxels.
+
+    The values are those of :func:`bidsmask.image.resample_img` (clipped to
+    ``[min(data, 0), max(data, 0)]``), computed only where they can be non-zero and returned
+    sparse, volume by volume, without a dense target array.
 
     Parameters
     ----------
@@ -93,10 +111,22 @@ def resample_separable(
 
     Returns
     -------
-    numpy.ndarray or None
-        float32 (or float64 for float64 input) array of shape ``target_shape`` (+ volumes),
-        clipped to ``[min(data, 0), max(data, 0)]``; None when the grids are not axis-aligned
-        or the image has non-finite values (use :func:`bidsmask.image.resample_img` then).
+    tuple of numpy.ndarray or None
+        ``(indptr, indices, values)``: the non-zero voxels of volume ``k`` (one volume for a 3D
+        image) are ``indices[indptr[k]:indptr[k + 1]]`` (flat C-order indices of the target
+        grid, sorted) with ``values[indptr[k]:indptr[k + 1]]`` (float32, or float64 for
+        float64 input); None when the grids are not axis-aligned or the image has non-finite
+        values (use :func:`bidsmask.image.resample_img` then).
+
+    Examples
+    --------
+    >>> import nibabel as nib
+    >>> data = np.zeros((4, 4, 4), np.float32)
+    >>> data[1, 1, 1] = 1.0
+    >>> img = nib.Nifti1Image(data, np.eye(4))
+    >>> indptr, indices, values = resample_separable(img, np.eye(4), (4, 4, 4), "linear")
+    >>> indptr.tolist(), indices.tolist(), values.tolist()
+    ([0, 1], [21], [1.0])
     """
     target_shape = tuple(int(n) for n in target_shape)
     operators = axis_operators(
@@ -105,19 +135,39 @@ def resample_separable(
     if operators is None:
         return None
     dtype = np.float64 if img.get_data_dtype() == np.float64 else np.float32
-    extra = tuple(img.shape[3:])
-    out = np.zeros(target_shape + extra, dtype=dtype, order="F")
-    vmin = vmax = 0.0
-    if extra:
+    if len(img.shape) > 3:
         chunks = _reader.iter_chunks(img, 8, dtype=dtype)
     else:
         chunks = [(slice(0, 1), np.asarray(img.dataobj, dtype=dtype)[..., np.newaxis])]
-    for volumes, chunk in chunks:
+    vmin = vmax = 0.0
+    indices, values = [], []
+    for _, chunk in chunks:
         if not np.isfinite(chunk).all():
             return None
         if chunk.size:
             vmin, vmax = min(vmin, float(chunk.min())), max(vmax, float(chunk.max()))
         for k in range(chunk.shape[3]):
-            target = out[..., volumes.start + k] if extra else out
-            target[...] = _resample_volume(chunk[..., k], operators)
-    return out.clip(vmin, vmax, out=out)
+            index, value = _entries(_resample_volume(chunk[..., k], operators), target_shape)
+            indices.append(index)
+            values.append(value.astype(dtype))  # rounded as a dense target array would be
+    sizes = [index.size for index in indices]
+    values = np.concatenate(values).clip(vmin, vmax)
+    indices = np.concatenate(indices)
+    owner = np.repeat(np.arange(len(sizes)), sizes)
+    kept = values != 0  # after rounding and clipping
+    counts = np.bincount(owner[kept], minlength=len(sizes))
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return indptr, indices[kept], values[kept]
+
+
+def _entries(result, target_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted flat C-order indices on the target grid, and values, of a box's non-zero values."""
+    if result is None:
+        return np.zeros(0, np.int64), np.zeros(0)
+    box, block = result
+    local = np.flatnonzero(block)
+    where = np.unravel_index(local, block.shape)
+    index = np.ravel_multi_index(
+        tuple(w + cut.start for w, cut in zip(where, box, strict=True)), target_shape
+    )
+    return index.astype(np.int64), block.ravel()[local]

@@ -62,7 +62,7 @@ def test_values_equal_whole_volume_resampling(tmp_path):
     labels_file = _save(tmp_path / "labels.nii.gz", _labels())
     maps = atlas_cache.on_grid(maps_file, "maps", GRID_SHAPE, GRID_AFFINE, tmp_path / "cache")
     expected = np.asarray(
-        resample_img(maps_file, GRID_AFFINE, GRID_SHAPE, "continuous").dataobj, np.float32
+        resample_img(maps_file, GRID_AFFINE, GRID_SHAPE, "linear").dataobj, np.float32
     )
     assert isinstance(maps, SparseMaps) and maps.shape == GRID_SHAPE and maps.n_maps == 5
     dense = np.zeros((int(np.prod(GRID_SHAPE)), 5), np.float32)
@@ -78,6 +78,35 @@ def test_values_equal_whole_volume_resampling(tmp_path):
     expected = np.asarray(resample_img(labels_file, GRID_AFFINE, GRID_SHAPE, "nearest").dataobj)
     assert_array_equal(labels, expected)
     assert labels.dtype == expected.dtype and not labels.flags.writeable
+
+
+@pytest.mark.parametrize("kind", ["maps", "labels"])
+def test_specs_from_the_cache_extract_what_nilearn_maskers_do(tmp_path, kind):
+    """The app's atlases on the BOLD grid give nilearn 0.14's masker signals (its interpolation:
+    trilinear for maps, nearest for labels), here on a flipped, shifted 3 × 3 × 3.33 mm grid."""
+    from nilearn.maskers import NiftiLabelsMasker, NiftiMapsMasker
+
+    from bidsmask.regions import LabelsSpec
+
+    atlas = _save(tmp_path / "atlas.nii.gz", _maps(2, 6) if kind == "maps" else _labels(2))
+    grid = GRID_AFFINE @ np.diag([-1.0, 1.0, 1.0, 1.0])
+    grid[0, 3] = 19.5  # x flipped: the grid still covers the atlas
+    rng = np.random.default_rng(4)
+    data = rng.normal(100, 5, (*GRID_SHAPE, 12)).astype(np.float32)
+    mask = np.zeros(GRID_SHAPE, bool)
+    mask[2:11, 1:13, 1:10] = True
+    bold = nib.Nifti1Image(data, grid)
+    on_grid = atlas_cache.on_grid(atlas, kind, GRID_SHAPE, grid, tmp_path / "cache")
+    if kind == "maps":
+        spec = MapsSpec(on_grid, mask)
+        reference = NiftiMapsMasker(atlas, mask_img=nib.Nifti1Image(mask.astype(np.uint8), grid))
+    else:
+        spec = LabelsSpec(on_grid, mask)
+        reference = NiftiLabelsMasker(atlas, mask_img=nib.Nifti1Image(mask.astype(np.uint8), grid))
+    expected = reference.fit_transform(bold)
+    ours = spec.reduce(data.reshape(-1, 12)[spec.voxels].T)
+    assert ours.shape == expected.shape
+    assert_allclose(ours, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 
 @pytest.mark.parametrize("keep_masked_maps", [True, False])
@@ -105,7 +134,7 @@ def test_entry_on_disk_is_reused_and_a_changed_atlas_invalidates_it(tmp_path, mo
     first = atlas_cache.on_grid(atlas, "maps", GRID_SHAPE, GRID_AFFINE, cache)
     entries = sorted(cache.glob("*.npz"))
     assert len(entries) == 1
-    assert entries[0].stem == atlas_cache.cache_key(atlas, "continuous", GRID_SHAPE, GRID_AFFINE)
+    assert entries[0].stem == atlas_cache.cache_key(atlas, "linear", GRID_SHAPE, GRID_AFFINE)
 
     def no_resampling(*args):
         raise AssertionError("the atlas was resampled again")
@@ -132,7 +161,7 @@ def test_entry_on_disk_is_reused_and_a_changed_atlas_invalidates_it(tmp_path, mo
     assert changed.values.size != first.values.size or not np.array_equal(
         changed.values, first.values
     )
-    expected = np.asarray(resample_img(atlas, GRID_AFFINE, GRID_SHAPE).dataobj, np.float32)
+    expected = resample_img(atlas, GRID_AFFINE, GRID_SHAPE, interpolation="linear").dataobj
     assert changed.values.sum() == pytest.approx(expected.sum(), rel=1e-6)
 
 
@@ -196,7 +225,7 @@ def test_two_processes_building_one_entry_at_once(tmp_path):
     assert results[0]["sum"] == results[1]["sum"] and results[0]["n"] == results[1]["n"]
     assert len(list(cache.glob("*.npz"))) == 1
     assert not list(cache.glob(".*tmp*"))  # no temporary file left behind
-    expected = np.asarray(resample_img(atlas, GRID_AFFINE, GRID_SHAPE).dataobj, np.float32)
+    expected = resample_img(atlas, GRID_AFFINE, GRID_SHAPE, interpolation="linear").dataobj
     assert results[0]["sum"] == pytest.approx(expected.sum(), rel=1e-6)
 
 
