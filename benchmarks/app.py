@@ -465,7 +465,7 @@ def main() -> None:
                 "\nrun 1 (mask: its voxels with data) vs the nilearn script, largest |difference|:"
             )
             print(*_compare_nilearn(scratch / "pb", scratch / "pn"), sep="\n")
-        if args.baseline_src:  # every region written (DiFuMo's are all below 0.5 coverage)
+        if args.baseline_src:  # every region written, whatever its coverage
             outputs = {}
             for name, src in (("baseline", args.baseline_src), ("this", ROOT)):
                 outputs[name] = scratch / f"compare-{name}"

@@ -1,19 +1,22 @@
-"""Resampling atlases to a run's grid: whole volumes against only the voxels of the run's mask.
+"""Resampling atlases to a run's grid: the app's way against only the voxels of the run's mask.
 
 Issue 12 asked whether interpolating an atlas only at the voxels a run's mask needs
-(``scipy.ndimage.map_coordinates`` at those points, with the spline coefficients computed once per
-map) is faster than resampling whole volumes as the app does (:mod:`bidsmask.app.atlas_cache`:
-nearest neighbour for labels through :func:`bidsmask.image.resample_img`, cubic splines for maps
-through the separable matrix products of :mod:`bidsmask.image._separable`). Cases, on fMRIPrep's
-real 3 × 3 × 3.33 mm grid and run mask of ``../shared/realdata/fmriprep_colornest`` and the real
-atlases of ``../shared/realdata/atlases`` (skipped when absent):
+(``scipy.ndimage.map_coordinates`` at those points) is faster than what the app does
+(:mod:`bidsmask.app.atlas_cache`, as nilearn 0.14's maskers: nearest neighbour for labels through
+:func:`bidsmask.image.resample_img`; trilinear for maps through the separable matrix products of
+:mod:`bidsmask.image._separable`, computed only on the target samples each map's data reach).
+Cases, on fMRIPrep's real 3 × 3 × 3.33 mm grid and run mask of
+``../shared/realdata/fmriprep_colornest`` and the real atlases of ``../shared/realdata/atlases``
+(skipped when absent):
 
 - Schaefer-400 labels (2 mm), nearest neighbour;
-- DiFuMo-64 segmented maps (114 maps, 2 mm), cubic spline, the maps already read into memory.
+- DiFuMo-64 segmented maps (114 maps, 2 mm), trilinear, the maps already read into memory;
+  also cubic splines (``spline_filter`` once per map, then ``map_coordinates``) against the
+  separable cubic path, the app's way before it followed nilearn's trilinear interpolation.
 
 For each: the best of ``--repeats`` timings of each way, and the largest difference between them
-at the mask's voxels. Note that the app needs more than the mask's voxels: a region's coverage is
-a share of its size (labels) or of its absolute weight (maps) on the *whole* grid.
+at the mask's voxels. The app needs more than the mask's voxels: a region's coverage is a share
+of its size (labels) or of its absolute weight (maps) on the *whole* grid.
 
 Run under the shared lock::
 
@@ -92,32 +95,44 @@ def labels_case(mask_img, repeats: int) -> str:
     )
 
 
-def maps_case(mask_img, repeats: int) -> str:
+def _dense_at(entries, shape, mask: np.ndarray) -> np.ndarray:
+    """Return resample_separable's values at the mask's voxels, (n_mask_voxels, n_maps)."""
+    indptr, indices, values = entries
+    out = np.zeros((indptr.size - 1, int(np.prod(shape))), values.dtype)
+    out[np.repeat(np.arange(indptr.size - 1), np.diff(indptr)), indices] = values
+    return out[:, mask.ravel()].T
+
+
+def maps_case(mask_img, repeats: int, interpolation: str) -> str:
     img = nib.load(DIFUMO)
     data = np.asarray(img.dataobj, dtype=np.float32)
     mask = np.asarray(mask_img.dataobj).astype(bool)
     in_memory = nib.Nifti1Image(data, img.affine)
+    order = {"linear": 1, "continuous": 3}[interpolation]
 
     def whole():
-        out = resample_separable(in_memory, mask_img.affine, mask.shape, "continuous")
-        return out[mask]
+        return resample_separable(in_memory, mask_img.affine, mask.shape, interpolation)
 
     def used():
         points = _source_points(img, mask_img.affine, mask)
         out = np.empty((points.shape[1], data.shape[3]), np.float32)
         for k in range(data.shape[3]):
-            coefficients = ndimage.spline_filter(data[..., k].astype(np.float64), order=3)
+            volume = data[..., k].astype(np.float64)
+            if order > 1:
+                volume = ndimage.spline_filter(volume, order=order)
             out[:, k] = ndimage.map_coordinates(
-                coefficients, points, order=3, mode="constant", cval=0.0, prefilter=False
+                volume, points, order=order, mode="constant", cval=0.0, prefilter=False
             )
         return out.clip(min(float(data.min()), 0.0), max(float(data.max()), 0.0))
 
-    t_whole, a = _best(whole, repeats)
+    t_whole, entries = _best(whole, repeats)
     t_used, b = _best(used, repeats)
+    a = _dense_at(entries, mask.shape, mask)
     scale = float(np.abs(a).max())
     return (
-        f"DiFuMo-64 maps ({data.shape[3]}): whole grid (separable) {t_whole:.2f} s, "
-        f"mask voxels only (spline_filter + map_coordinates) {t_used:.2f} s; "
+        f"DiFuMo-64 maps ({data.shape[3]}), {interpolation}: whole grid (separable, non-zero "
+        f"voxels: {entries[1].size}) {1000 * t_whole:.0f} ms, mask voxels only "
+        f"(map_coordinates{', spline_filter' if order > 1 else ''}) {1000 * t_used:.0f} ms; "
         f"largest |difference| at the mask's voxels {np.abs(a - b).max() / scale:.2g} of the "
         "largest value"
     )
@@ -132,7 +147,8 @@ def main() -> None:
         return
     mask_img = nib.load(MASK)
     print(labels_case(mask_img, args.repeats))
-    print(maps_case(mask_img, args.repeats))
+    print(maps_case(mask_img, args.repeats, "linear"))
+    print(maps_case(mask_img, args.repeats, "continuous"))
 
 
 if __name__ == "__main__":
