@@ -9,10 +9,15 @@ and concatenation along time, the mean over time, resampling (:func:`resample_im
 4D images are processed a chunk of volumes at a time through :mod:`bidsmask.image._reader`:
 :func:`mean_img` keeps a float64 running sum of one volume, never the whole run.
 
-Deliberate differences from nilearn: no ``memory``/``n_jobs``/``verbose`` parameters (no joblib
-caching or parallelism), missing files raise ``FileNotFoundError`` (nilearn: ``ValueError``),
-derived images store the data type of their data in their header, and ``resample_img`` always
-interpolates (``force_resample=False``, nilearn's padding shortcut, gives the same values).
+Surface images (nilearn's ``SurfaceImage``) are recognised by duck typing (see ``_surface``) by
+the functions nilearn extends to them. Missing files raise :class:`ImageNotFoundError`, both a
+``FileNotFoundError`` and nilearn's ``ValueError``.
+
+Deliberate differences from nilearn: ``memory``/``n_jobs``/``verbose`` parameters, where
+accepted, are ignored (no joblib caching or parallelism), derived images store the data type of
+their data in their header, :func:`get_data` does not fill the image's data cache, and
+``resample_img`` always interpolates (``force_resample=False``, nilearn's padding shortcut,
+gives the same values).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from bidsmask.image._niimg import (
     concat_niimgs,
     get_data,
     img_data_dtype,
+    iter_check_niimg,
     load_img,
     new_img_like,
 )
@@ -48,15 +54,31 @@ from bidsmask.image._ops import (
     swap_img_hemispheres,
     threshold_img,
 )
-from bidsmask.image._orient import coord_transform, reorder_img
+from bidsmask.image._orient import (
+    coord_transform,
+    from_matrix_vector,
+    get_mask_bounds,
+    reorder_img,
+)
+from bidsmask.image._reader import ImageNotFoundError
 from bidsmask.image._resampling import BoundingBoxError, get_bounds, resample_img, resample_to_img
 from bidsmask.image._smoothing import fwhm_to_sigma, smooth_array
+from bidsmask.image._surface import (
+    all_surface_imgs,
+    concat_surface,
+    index_surface,
+    is_surface_img,
+    iter_surface,
+    mean_surface,
+    smooth_surface,
+)
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "BoundingBoxError",
     "DimensionError",
+    "ImageNotFoundError",
     "binarize_img",
     "check_niimg",
     "check_niimg_3d",
@@ -67,10 +89,13 @@ __all__ = [
     "coord_transform",
     "copy_img",
     "crop_img",
+    "from_matrix_vector",
     "fwhm_to_sigma",
     "get_bounds",
     "get_data",
+    "get_mask_bounds",
     "index_img",
+    "iter_check_niimg",
     "iter_img",
     "largest_connected_component_img",
     "load_img",
@@ -158,15 +183,16 @@ def mean_img(
     target_affine: np.ndarray | None = None,
     target_shape: tuple[int, int, int] | None = None,
     copy_header: bool = True,
-) -> nib.Nifti1Image:
+) -> Any:
     """Compute the mean of images over time.
 
     Each 4D image is averaged over time, streaming its volumes (float64 running sum); with
-    several images, the mean of their means is returned.
+    several images, the mean of their means is returned. Surface images (nilearn's
+    ``SurfaceImage``) are averaged over their samples and give a 1D surface image.
 
     Parameters
     ----------
-    imgs : str, os.PathLike, nibabel image or iterable of these
+    imgs : str, os.PathLike, nibabel image, surface image or iterable of these
         Image(s) to average.
     target_affine : numpy.ndarray or None, default=None
         Resample each mean onto this affine.
@@ -186,6 +212,8 @@ def mean_img(
     >>> mean_img(nib.Nifti1Image(data, np.eye(4))).get_fdata()[0, 0]
     array([0.5, 0.5])
     """
+    if is_surface_img(imgs) or all_surface_imgs(imgs):
+        return mean_surface(imgs)
     imgs = _as_list(imgs)
     if not imgs:
         raise ValueError("mean_img needs at least one image; an empty list was given.")
@@ -200,21 +228,23 @@ def mean_img(
     return new_img_like(first, running, target_affine, copy_header=copy_header)
 
 
-def index_img(imgs: Any, index: Any) -> nib.Nifti1Image:
+def index_img(imgs: Any, index: Any) -> Any:
     """Select volumes of a 4D image along its last axis, reading only the volumes needed.
 
     Parameters
     ----------
-    imgs : str, os.PathLike, nibabel image or list of 3D images
-        The 4D image.
+    imgs : str, os.PathLike, nibabel image, list of 3D images or 2D surface image
+        The 4D image, or a surface image with samples (nilearn's ``SurfaceImage``).
     index : int, slice, sequence of int or bool, numpy array or pandas object
         Any numpy index of the last axis.
 
     Returns
     -------
-    nibabel.Nifti1Image
-        3D image for an integer index, else 4D.
+    nibabel.Nifti1Image or surface image
+        3D image for an integer index, else 4D; a surface image stays 2D.
     """
+    if is_surface_img(imgs):
+        return index_surface(imgs, index)
     img = check_niimg_4d(imgs)
     n_vols = img.shape[3]
     if hasattr(index, "iloc") and hasattr(index, "to_numpy"):
@@ -235,68 +265,78 @@ def index_img(imgs: Any, index: Any) -> nib.Nifti1Image:
     return new_img_like(img, data, img.affine, copy_header=True)
 
 
-def iter_img(imgs: Any) -> Iterator[nib.Nifti1Image]:
+def iter_img(imgs: Any) -> Iterator[Any]:
     """Iterate over the volumes of a 4D image, reading it a chunk of volumes at a time.
 
     Parameters
     ----------
-    imgs : str, os.PathLike, nibabel image or list of 3D images
-        The 4D image.
+    imgs : str, os.PathLike, nibabel image, list of 3D images or surface image
+        The 4D image, or a surface image (one image per sample; a 1D one yields itself).
 
     Yields
     ------
-    nibabel.Nifti1Image
-        One 3D image per volume.
+    nibabel.Nifti1Image or surface image
+        One 3D image per volume (a 2D surface image with one sample per surface sample).
     """
-    img = check_niimg_4d(imgs)  # raises DimensionError now, not at the first iteration
-    return _iter_volumes(img)
-
-
-def _iter_volumes(img: nib.Nifti1Image) -> Iterator[nib.Nifti1Image]:
-    dtype = img_data_dtype(img).newbyteorder("=")
-    for _, chunk in _reader.iter_chunks(img, dtype=dtype):
-        for index in range(chunk.shape[3]):
-            yield new_img_like(img, chunk[..., index], img.affine, copy_header=True)
+    if is_surface_img(imgs):
+        return iter_surface(imgs)
+    # a single image is checked now (DimensionError at the call, not at the first iteration)
+    return check_niimg_4d(imgs, return_iterator=True)
 
 
 def concat_imgs(
     niimgs: Any,
     dtype: Any = np.float32,
     ensure_ndim: int | None = None,
+    memory: Any = None,
+    memory_level: int = 0,
     auto_resample: bool = False,
-) -> nib.Nifti1Image:
+    verbose: int = 0,
+) -> Any:
     """Concatenate 3D or 4D images along the 4th dimension.
 
     Parameters
     ----------
     niimgs : iterable of images or paths, or a glob pattern
-        Images to concatenate, all 3D or all 4D.
+        Images to concatenate, all 3D or all 4D; or surface images (nilearn's ``SurfaceImage``,
+        1D or 2D, on one mesh), concatenated along their samples.
     dtype : numpy dtype or None, default=numpy.float32
         Dtype of the result (``None``: the first image's).
     ensure_ndim : {3, 4, None}, default=None
-        Required dimensionality of the result.
+        Required dimensionality of the result (ignored for surface images).
+    memory, memory_level : ignored
+        Accepted for nilearn compatibility (no joblib caching here).
     auto_resample : bool, default=False
         Resample every image onto the first image's grid (cubic spline); otherwise images on
         another grid raise ``ValueError``.
+    verbose : int, default=0
+        Log the number of images at INFO level when positive.
 
     Returns
     -------
-    nibabel.Nifti1Image
-        The concatenated 4D image.
+    nibabel.Nifti1Image or surface image
+        The concatenated 4D image (a 2D surface image for surface inputs).
     """
+    if all_surface_imgs(niimgs):
+        return concat_surface(list(niimgs), dtype=dtype)
     if isinstance(niimgs, (str, os.PathLike)):
         niimgs = check_niimg(niimgs)
     imgs = _as_list(niimgs)
     if not imgs:
         raise TypeError("Cannot concatenate empty objects: the list of images is empty.")
+    if verbose:
+        logger.info("Concatenating %d images", len(imgs))
     element_ndim = None if ensure_ndim is None else ensure_ndim - 1
-    if auto_resample:
-        first = check_niimg(imgs[0], ensure_ndim=element_ndim)
-        imgs = [first] + [
-            resample_img(img, target_affine=first.affine, target_shape=first.shape[:3])
-            for img in imgs[1:]
-        ]
-    return concat_niimgs(imgs, dtype=dtype, ensure_ndim=element_ndim)
+    try:
+        if auto_resample:
+            first = check_niimg(imgs[0], ensure_ndim=element_ndim)
+            imgs = [first] + [
+                resample_img(img, target_affine=first.affine, target_shape=first.shape[:3])
+                for img in imgs[1:]
+            ]
+        return concat_niimgs(imgs, dtype=dtype, ensure_ndim=element_ndim)
+    except DimensionError as exc:
+        raise exc.in_list() from exc
 
 
 def _smooth_one(img: Any, fwhm: Any) -> nib.Nifti1Image:
@@ -313,22 +353,23 @@ def _smooth_one(img: Any, fwhm: Any) -> nib.Nifti1Image:
     return new_img_like(img, out, img.affine, copy_header=True)
 
 
-def smooth_img(imgs: Any, fwhm: Any) -> nib.Nifti1Image | list[nib.Nifti1Image]:
+def smooth_img(imgs: Any, fwhm: Any) -> Any:
     """Smooth images with a Gaussian filter of the given FWHM (millimetres).
 
     Non-finite values are replaced by 0 before filtering. 4D images are smoothed a chunk of
-    volumes at a time.
+    volumes at a time. Surface images (nilearn's ``SurfaceImage``) are smoothed along their
+    mesh by repeated neighbour averaging, as nilearn does (``fwhm`` must then be a scalar).
 
     Parameters
     ----------
-    imgs : str, os.PathLike, nibabel image or iterable of these
+    imgs : str, os.PathLike, nibabel image, surface image or iterable of these
         Image(s) to smooth.
     fwhm : float, sequence of 3 float, "fast" or None
         See :func:`smooth_array`.
 
     Returns
     -------
-    nibabel.Nifti1Image or list of nibabel.Nifti1Image
+    nibabel.Nifti1Image, surface image or list of these
         The smoothed image, or a list when ``imgs`` is an iterable.
 
     Examples
@@ -337,6 +378,10 @@ def smooth_img(imgs: Any, fwhm: Any) -> nib.Nifti1Image | list[nib.Nifti1Image]:
     >>> smooth_img(nib.Nifti1Image(data, np.eye(4)), fwhm=2).get_fdata()[0, 1].round(4)
     array([0.3738, 0.6671, 0.3738])
     """
+    if is_surface_img(imgs):
+        return smooth_surface(imgs, fwhm)
+    if all_surface_imgs(imgs):
+        return [smooth_surface(img, fwhm) for img in imgs]
     if isinstance(imgs, (str, os.PathLike, SpatialImage)) or not isinstance(imgs, Iterable):
         return _smooth_one(imgs, fwhm)
     return [_smooth_one(img, fwhm) for img in imgs]

@@ -11,7 +11,7 @@ import glob
 import logging
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,9 @@ import numpy as np
 from nibabel.spatialimages import SpatialImage
 
 from bidsmask.image import _reader
+from bidsmask.image._new_img import new_img_like
+from bidsmask.image._reader import ImageNotFoundError
+from bidsmask.image._surface import is_surface_img
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ __all__ = [
     "check_niimg_4d",
     "get_data",
     "img_data_dtype",
+    "iter_check_niimg",
     "load_img",
     "new_img_like",
 ]
@@ -43,19 +47,29 @@ class DimensionError(TypeError):
     Parameters
     ----------
     file_dimension : int
-        Dimensionality of the image that was given.
+        Dimensionality of the image (the innermost one, for nested lists of images).
     required_dimension : int
-        Dimensionality that was expected.
+        Dimensionality that was expected of that image.
+    n_lists : int, default=0
+        Levels of lists around the image: each adds one dimension to both numbers shown.
     """
 
-    def __init__(self, file_dimension: int, required_dimension: int):
+    def __init__(self, file_dimension: int, required_dimension: int, n_lists: int = 0):
         self.file_dimension = file_dimension
         self.required_dimension = required_dimension
+        self.n_lists = n_lists
+        given = f"{file_dimension}D image"
+        if n_lists:
+            given = f"{'list of ' * n_lists}{file_dimension}D images ({file_dimension + n_lists}D)"
         super().__init__(
             "Input data has incompatible dimensionality: "
-            f"Expected dimension is {required_dimension}D and you provided a "
-            f"{file_dimension}D image. See {_DOC_URL}."
+            f"Expected dimension is {required_dimension + n_lists}D and you provided a "
+            f"{given}. See {_DOC_URL}."
         )
+
+    def in_list(self) -> DimensionError:
+        """Return the same error for a list of such images (one more level of nesting)."""
+        return DimensionError(self.file_dimension, self.required_dimension, self.n_lists + 1)
 
 
 def _describe(img: SpatialImage) -> str:
@@ -132,18 +146,11 @@ def _load_one(niimg: Any, dtype: Any = None) -> SpatialImage:
     elif isinstance(niimg, SpatialImage):
         img = niimg
     else:
-        raise TypeError(
-            "Data given cannot be loaded because it is not compatible with nibabel format: "
-            f"{type(niimg).__name__} {niimg!r:.80}. Pass a NIfTI file path or a nibabel image."
-        )
+        raise _not_niimg(niimg)
     if img.affine is None or not np.all(np.isfinite(img.affine)):
         raise ValueError(
             f"The affine of {_describe(img)} is not finite: {img.affine!r}. "
             "Fix the image's sform/qform before using it."
-        )
-    if len(img.shape) not in (3, 4):
-        raise ValueError(
-            f"{_describe(img)} has shape {img.shape}; only 3D and 4D images are supported."
         )
     _check_file_size(img)
     if dtype is not None:
@@ -167,13 +174,34 @@ def _expand_path(path: str | os.PathLike, wildcards: bool) -> str | list[str]:
     if wildcards and glob.has_magic(path):
         matches = sorted(glob.glob(path))
         if not matches:
-            raise FileNotFoundError(
-                f"No files match the pattern '{path}'. Check the pattern or pass wildcards=False."
+            raise ImageNotFoundError(
+                f"No files matching the entered niimg expression: '{path}'. Check the pattern. "
+                "You may have left wildcards usage activated: pass wildcards=False to read a "
+                "file whose name contains '*', '?' or '['."
             )
         return matches
     if not Path(path).exists():
-        raise FileNotFoundError(f"Image file not found: '{path}'. Check the path.")
+        raise ImageNotFoundError(f"File not found: '{path}'. Check the image path.")
     return path
+
+
+def _check_niimg_like(niimg: Any) -> None:
+    """Raise ``TypeError`` unless ``niimg`` is a path, an image or a (nested) list of these."""
+    if isinstance(niimg, (list, tuple)):
+        for one in niimg:
+            _check_niimg_like(one)
+    elif not isinstance(niimg, (str, os.PathLike, SpatialImage)) and not (
+        isinstance(niimg, Iterable) and not isinstance(niimg, np.ndarray)
+    ):
+        raise _not_niimg(niimg)
+
+
+def _not_niimg(niimg: Any) -> TypeError:
+    return TypeError(
+        "Data given cannot be loaded because it is not compatible with nibabel format (the "
+        "input should be a NiftiLike object or an iterable of NiftiLike object): "
+        f"{type(niimg).__name__} {niimg!r:.80}. Pass a NIfTI file path or a nibabel image."
+    )
 
 
 def check_niimg(
@@ -181,43 +209,52 @@ def check_niimg(
     ensure_ndim: int | None = None,
     atleast_4d: bool = False,
     dtype: Any = None,
+    return_iterator: bool = False,
     wildcards: bool = True,
-) -> nib.Nifti1Image:
-    """Check that ``niimg`` is a 3D or 4D image and load it lazily.
+) -> Any:
+    """Check that ``niimg`` is an image (3D or more) and load it lazily.
 
     Parameters
     ----------
     niimg : str, os.PathLike, nibabel image or iterable of these
         A path (``~`` expanded; with ``wildcards``, a glob pattern matching one or more files),
         an image, or a list of them, which is concatenated along a 4th dimension.
-    ensure_ndim : {3, 4, None}, default=None
+    ensure_ndim : int or None, default=None
         Dimensionality required; a 4D image with one volume is squeezed when 3 is required.
     atleast_4d : bool, default=False
         Turn a 3D image into a 4D image with one volume.
     dtype : numpy dtype, "auto" or None, default=None
         Cast the data to this dtype ("auto": int32 for signed integers, else float32).
+    return_iterator : bool, default=False
+        Return an iterator over the 3D volumes instead of a 4D image (a list of images is
+        then checked one image at a time, as :func:`iter_check_niimg` does).
     wildcards : bool, default=True
         Expand glob patterns in paths.
 
     Returns
     -------
-    nibabel.Nifti1Image
-        The image (the input itself when it needed no change).
+    nibabel.Nifti1Image or iterator of nibabel.Nifti1Image
+        The image (the input itself when it needed no change), or its volumes.
 
     Raises
     ------
     DimensionError
-        If the image does not have ``ensure_ndim`` dimensions.
-    FileNotFoundError
-        If a path does not exist.
+        If the image does not have ``ensure_ndim`` dimensions (or is 3D with
+        ``return_iterator`` and not ``atleast_4d``).
+    ImageNotFoundError
+        If a path does not exist (a ``FileNotFoundError`` and a ``ValueError``).
     ValueError
-        If the file cannot be read or truncated, or the affine is not finite.
+        If the file cannot be read or is truncated, the affine is not finite, or the image has
+        fewer than 3 dimensions.
     TypeError
         If ``niimg`` is not an image, a path, or an iterable of these.
     """
+    _check_niimg_like(niimg)
     if isinstance(niimg, (str, os.PathLike)):
         niimg = _expand_path(niimg, wildcards)
     if isinstance(niimg, Iterable) and not isinstance(niimg, (str, SpatialImage)):
+        if return_iterator:
+            return iter_check_niimg(niimg, ensure_ndim=ensure_ndim, dtype=dtype)
         niimgs = list(niimg)
         if not niimgs:
             raise TypeError("Cannot concatenate empty objects: the list of images is empty.")
@@ -225,18 +262,115 @@ def check_niimg(
         try:
             img = concat_niimgs(niimgs, dtype=dtype, ensure_ndim=element_ndim)
         except DimensionError as exc:
-            raise DimensionError(exc.file_dimension + 1, exc.required_dimension + 1) from exc
+            raise exc.in_list() from exc
         if ensure_ndim is not None and len(img.shape) != ensure_ndim:
             raise DimensionError(len(img.shape), ensure_ndim)
         return img
     img = _load_one(niimg, dtype=dtype)
     if ensure_ndim == 3 and len(img.shape) == 4 and img.shape[3] == 1:
         img = new_img_like(img, get_data(img)[..., 0], img.affine, copy_header=True)
+    if len(img.shape) == 3 and return_iterator and not atleast_4d:
+        raise DimensionError(3, 4)
     if atleast_4d and len(img.shape) == 3:
         img = new_img_like(img, get_data(img)[..., np.newaxis], img.affine, copy_header=True)
     if ensure_ndim is not None and len(img.shape) != ensure_ndim:
         raise DimensionError(len(img.shape), ensure_ndim)
+    if len(img.shape) < 3:
+        raise ValueError(
+            f"Computation expects 3D or 4D images, but {len(img.shape)} dimensions were given: "
+            f"{_describe(img)}. Pass a 3D volume or a 4D time series."
+        )
+    if return_iterator:
+        return _iter_volumes(img)
     return img
+
+
+def _iter_volumes(img: SpatialImage) -> Iterator[SpatialImage]:
+    """Yield the 3D volumes of a 4D image, reading it a chunk of volumes at a time."""
+    dtype = img_data_dtype(img).newbyteorder("=")
+    for _, chunk in _reader.iter_chunks(img, dtype=dtype):
+        for index in range(chunk.shape[3]):
+            yield new_img_like(img, chunk[..., index], img.affine, copy_header=True)
+
+
+def iter_check_niimg(
+    niimgs: Any,
+    ensure_ndim: int | None = None,
+    atleast_4d: bool = False,
+    target_fov: Any = None,
+    dtype: Any = None,
+    memory: Any = None,
+    memory_level: int = 0,
+) -> Iterator[Any]:
+    """Check and yield the images of a list one at a time (each loaded only when reached).
+
+    Parameters
+    ----------
+    niimgs : iterable of images or paths, or a glob pattern
+        The images; surface images are yielded unchanged.
+    ensure_ndim : int or None, default=None
+        Dimensionality required of the whole (each image has one less).
+    atleast_4d : bool, default=False
+        Turn 3D images into 4D images with one volume.
+    target_fov : (affine, shape), "first" or None, default=None
+        Resample the images to this field of view ("first": the first image's, with a
+        warning for each image resampled); None: a different field of view raises.
+    dtype : numpy dtype, "auto" or None, default=None
+        Cast the data to this dtype.
+    memory, memory_level : ignored
+        Accepted for nilearn compatibility (no joblib caching here).
+
+    Yields
+    ------
+    nibabel.Nifti1Image or surface image
+
+    Raises
+    ------
+    ValueError
+        An empty input, a pattern that matches no file, or a field of view that differs.
+    """
+    from bidsmask.image._resampling import resample_img  # _resampling imports this module
+
+    if isinstance(niimgs, (str, os.PathLike)):
+        matches = sorted(glob.glob(str(Path(niimgs).expanduser())))
+        if not matches:
+            raise ImageNotFoundError(
+                f"No files matching path: {niimgs}. Check the path or the glob pattern."
+            )
+        niimgs = matches
+    element_ndim = None if ensure_ndim is None else ensure_ndim - 1
+    reference = None if target_fov in (None, "first") else target_fov
+    index = -1
+    for index, niimg in enumerate(niimgs):
+        if is_surface_img(niimg):
+            yield niimg
+            continue
+        try:
+            img = check_niimg(niimg, ensure_ndim=element_ndim, atleast_4d=atleast_4d, dtype=dtype)
+        except DimensionError as exc:
+            raise exc.in_list() from exc
+        if index == 0:
+            element_ndim = len(img.shape)
+            reference = reference or (img.affine, img.shape[:3])
+        affine, shape = reference
+        if tuple(img.shape[:3]) != tuple(shape) or not np.allclose(img.affine, affine):
+            if target_fov is None:
+                raise ValueError(
+                    f"Field of view of image #{index} is different from reference FOV: shape "
+                    f"{img.shape[:3]} vs {tuple(shape)}, affine\n{img.affine}\nvs\n{affine}. "
+                    "Resample the images to a common grid first."
+                )
+            if target_fov == "first":
+                warnings.warn(
+                    f"Affine is different across subjects: image #{index} is resampled onto "
+                    "the first image's grid.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            img = resample_img(img, target_affine=affine, target_shape=shape)
+        yield img
+    if index == -1:
+        raise ValueError("Input niimgs list is empty: give at least one image.")
 
 
 def check_niimg_3d(niimg: Any, dtype: Any = None) -> nib.Nifti1Image:
@@ -257,22 +391,24 @@ def check_niimg_3d(niimg: Any, dtype: Any = None) -> nib.Nifti1Image:
     return check_niimg(niimg, ensure_ndim=3, dtype=dtype)
 
 
-def check_niimg_4d(niimg: Any, dtype: Any = None) -> nib.Nifti1Image:
+def check_niimg_4d(niimg: Any, return_iterator: bool = False, dtype: Any = None) -> Any:
     """Check that ``niimg`` is a 4D image (or a list of 3D images) and load it lazily.
 
     Parameters
     ----------
     niimg : str, os.PathLike, nibabel image or list of 3D images
         The image, its path, or 3D images to concatenate.
+    return_iterator : bool, default=False
+        Return an iterator over the 3D volumes instead (see :func:`check_niimg`).
     dtype : numpy dtype, "auto" or None, default=None
         Cast the data to this dtype.
 
     Returns
     -------
-    nibabel.Nifti1Image
-        The 4D image.
+    nibabel.Nifti1Image or iterator of nibabel.Nifti1Image
+        The 4D image, or its volumes.
     """
-    return check_niimg(niimg, ensure_ndim=4, dtype=dtype)
+    return check_niimg(niimg, ensure_ndim=4, return_iterator=return_iterator, dtype=dtype)
 
 
 def load_img(img: Any, wildcards: bool = True, dtype: Any = None) -> nib.Nifti1Image:
@@ -318,6 +454,11 @@ def concat_niimgs(
         raise TypeError("Cannot concatenate empty objects: the list of images is empty.")
     imgs = [check_niimg(niimgs[0], ensure_ndim=ensure_ndim)]
     ndim = len(imgs[0].shape)
+    if ndim > 4:
+        raise TypeError(
+            f"Concatenated images must be 3D or 4D. You gave a list of {ndim}D images "
+            f"(first: {_describe(imgs[0])})."
+        )
     imgs += [check_niimg(one, ensure_ndim=ndim) for one in niimgs[1:]]
     ref_shape, ref_affine = imgs[0].shape[:3], imgs[0].affine
     for index, img in enumerate(imgs[1:], start=1):
@@ -335,98 +476,3 @@ def concat_niimgs(
         data[..., start : start + length] = get_data(img).reshape((*ref_shape, length))
         start += length
     return new_img_like(imgs[0], data, ref_affine, copy_header=True)
-
-
-def _downcast_int64(data: np.ndarray) -> np.ndarray:
-    """Store 64-bit integers as int32 when they fit (with nilearn's warnings either way)."""
-    if data.dtype not in (np.int64, np.uint64) or data.size == 0:
-        return data
-    info = np.iinfo(np.int32)
-    if info.min <= data.min() and data.max() <= info.max:
-        warnings.warn(
-            "Data array used to create a new image contains 64-bit ints; many tools (FSL, SPM) "
-            "cannot read int64 NIfTI images, so the data have been converted to int32.",
-            UserWarning,
-            stacklevel=3,
-        )
-        return data.astype(np.int32)
-    warnings.warn(
-        "Data array used to create a new image contains 64-bit ints, and some values too large "
-        "to store in 32-bit ints: the image keeps int64, which some tools cannot read.",
-        UserWarning,
-        stacklevel=3,
-    )
-    return data
-
-
-def _copied_header(header, data: np.ndarray):
-    header = header.copy()
-    try:
-        keys = set(header.keys())
-    except (AttributeError, TypeError):  # a plain SpatialHeader has no fields
-        return header
-    for key in ("scl_slope", "scl_inter", "glmax"):
-        if key in keys:
-            header[key] = 0
-    if "cal_max" in keys:
-        header["cal_max"] = np.max(data) if data.size else 0.0
-        header["cal_min"] = np.min(data) if data.size else 0.0
-    header.set_data_dtype(data.dtype)
-    return header
-
-
-def new_img_like(
-    ref_niimg: Any,
-    data: np.ndarray,
-    affine: np.ndarray | None = None,
-    copy_header: bool = True,
-) -> nib.Nifti1Image:
-    """Create an image of the same class as a reference image.
-
-    Parameters
-    ----------
-    ref_niimg : str, os.PathLike, nibabel image or list of these
-        Reference image (the first one of a list); a path is loaded lazily.
-    data : numpy.ndarray
-        Data of the new image; booleans become uint8 and 64-bit integers become int32 when they
-        fit (with a warning; values beyond int32 keep int64, with a warning).
-    affine : numpy.ndarray of shape (4, 4) or None, default=None
-        Affine of the new image; ``None`` uses the reference's.
-    copy_header : bool, default=True
-        Copy the reference header (scaling and calibration fields reset). Unlike nilearn, the
-        copied header's data type is set to the data's, so that saving the image does not
-        quantise, e.g., smoothed float data into the reference's int16.
-
-    Returns
-    -------
-    nibabel.Nifti1Image
-        The new image (a ``Nifti1Pair`` reference gives a ``Nifti1Image``).
-
-    Examples
-    --------
-    >>> import numpy as np, nibabel as nib
-    >>> ref = nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.diag([3, 3, 3, 1]))
-    >>> new_img_like(ref, np.ones((2, 2, 2), bool)).get_data_dtype()
-    dtype('uint8')
-    """
-    if isinstance(ref_niimg, (str, os.PathLike)):
-        ref_niimg = _reader.open_img(ref_niimg)
-    elif not isinstance(ref_niimg, SpatialImage) and isinstance(ref_niimg, Iterable):
-        return new_img_like(next(iter(ref_niimg)), data, affine, copy_header=copy_header)
-    if not isinstance(ref_niimg, SpatialImage):
-        raise TypeError(
-            f"The reference image should be a niimg; {type(ref_niimg).__name__} was passed."
-        )
-    if affine is None:
-        affine = ref_niimg.affine
-    data = np.asanyarray(data)
-    if data.dtype == bool:
-        data = data.astype(np.uint8)
-    data = _downcast_int64(data)
-    header = None
-    if copy_header and ref_niimg.header is not None:
-        header = _copied_header(ref_niimg.header, data)
-    klass = ref_niimg.__class__
-    if klass is nib.Nifti1Pair:
-        klass = nib.Nifti1Image
-    return klass(data, affine, header=header)

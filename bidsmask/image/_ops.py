@@ -22,6 +22,16 @@ from scipy import ndimage
 from bidsmask.image._niimg import check_niimg, check_niimg_3d, get_data, new_img_like
 from bidsmask.image._orient import reorder_img
 from bidsmask.image._resampling import resample_img
+from bidsmask.image._surface import (
+    check_compatible_mask,
+    check_same_mesh,
+    is_surface_img,
+    load_surface_mask,
+    map_parts,
+    new_surface_like,
+    remove_small_surface_clusters,
+    surface_data,
+)
 
 _FACES = ndimage.generate_binary_structure(3, 1)  # 6-connectivity
 
@@ -130,6 +140,40 @@ def _remove_small_clusters(volume: np.ndarray, min_size: int) -> None:
         volume[small[labels]] = 0
 
 
+def _apply_cut(data: np.ndarray, cut: float, two_sided: bool) -> None:
+    """Zero, in place, the values below the cut-off (in absolute value with ``two_sided``)."""
+    if two_sided:
+        data[np.abs(data) < cut] = 0
+    elif cut >= 0:
+        data[data < cut] = 0
+    else:
+        data[data > cut] = 0
+
+
+def _threshold_surface(
+    img: Any, threshold: Any, cluster_threshold: int, two_sided: bool, mask_img: Any, copy: bool
+) -> Any:
+    """threshold_img for a surface image: one cut-off over all hemispheres."""
+    parts = {h: np.array(p) if copy else np.asarray(p) for h, p in img.data.parts.items()}
+    for part in parts.values():
+        if part.dtype.kind == "f":
+            part[~np.isfinite(part)] = 0
+    values = np.concatenate(list(parts.values()))
+    if mask_img is not None:
+        check_same_mesh(img, mask_img)
+        mask = load_surface_mask(mask_img)
+        values = values[surface_data(mask)]
+        for hemi, part in parts.items():
+            part[~mask.data.parts[hemi]] = 0
+    cut = _cut_off(threshold, values, two_sided)
+    for part in parts.values():
+        _apply_cut(part, cut, two_sided)
+    result = new_surface_like(img, parts)
+    if cluster_threshold > 0:
+        remove_small_surface_clusters(result, cluster_threshold)
+    return result
+
+
 def threshold_img(
     img: Any,
     threshold: float | str,
@@ -138,15 +182,17 @@ def threshold_img(
     mask_img: Any = None,
     copy: bool = True,
     copy_header: bool = True,
-) -> nib.Nifti1Image:
+) -> Any:
     """Set to 0 the voxels below a threshold (and, optionally, in small clusters).
 
-    Same parameters and results as ``nilearn.image.threshold_img`` 0.14 for volumes.
+    Same parameters and results as ``nilearn.image.threshold_img`` 0.14, for volumes and for
+    surface images (nilearn's ``SurfaceImage``: one cut-off over both hemispheres; clusters
+    are edge-connected non-zero vertices of the mesh, of either sign).
 
     Parameters
     ----------
-    img : str, os.PathLike or nibabel image
-        3D or 4D image; non-finite values become 0.
+    img : str, os.PathLike, nibabel image or surface image
+        3D or 4D image, or a 1D/2D surface image; non-finite values become 0.
     threshold : float or str
         A value, or a percentile of the (absolute, with ``two_sided``) values such as ``"90%"``.
         With ``two_sided=False`` a negative threshold keeps the values below it.
@@ -156,7 +202,7 @@ def threshold_img(
         Keep values whose absolute value reaches the threshold.
     mask_img : image or None, default=None
         Voxels outside it (resampled nearest to ``img`` if needed) are 0 and do not count for
-        percentiles.
+        percentiles. A surface mask (1D, same mesh) for a surface image.
     copy : bool, default=True
         Work on a copy of the data.
     copy_header : bool, default=True
@@ -164,12 +210,13 @@ def threshold_img(
 
     Returns
     -------
-    nibabel.Nifti1Image
+    nibabel.Nifti1Image or surface image
 
     Raises
     ------
     TypeError
-        ``img`` is not an image, or ``threshold`` is neither a number nor a percentile string.
+        ``img`` is not an image, the mask is a surface for a volume (or the reverse), or
+        ``threshold`` is neither a number nor a percentile string.
     ValueError
         A negative threshold with ``two_sided``, or a malformed percentile.
 
@@ -179,8 +226,14 @@ def threshold_img(
     >>> threshold_img(img, 1.0).get_fdata().ravel().tolist()
     [0.0, 0.0, 0.0, 1.5, 3.0, -2.0]
     """
-    if not isinstance(img, (str, os.PathLike, SpatialImage)):
-        raise TypeError(f"'img' should be a 3D/4D Niimg-like object. Got {type(img).__name__}.")
+    if not isinstance(img, (str, os.PathLike, SpatialImage)) and not is_surface_img(img):
+        raise TypeError(
+            "'img' should be a 3D/4D Niimg-like object or a SurfaceImage. "
+            f"Got {type(img).__name__}."
+        )
+    check_compatible_mask(mask_img, img)
+    if is_surface_img(img):
+        return _threshold_surface(img, threshold, cluster_threshold, two_sided, mask_img, copy)
     img = check_niimg(img)
     data = _data(img, copy=copy)
     values = data
@@ -193,13 +246,7 @@ def threshold_img(
         inside = np.asarray(get_data(mask)) != 0
         values = data[inside]
         data[~inside] = 0
-    cut = _cut_off(threshold, values, two_sided)
-    if two_sided:
-        data[np.abs(data) < cut] = 0
-    elif cut >= 0:
-        data[data < cut] = 0
-    else:
-        data[data > cut] = 0
+    _apply_cut(data, _cut_off(threshold, values, two_sided), two_sided)
     if cluster_threshold > 0:
         volumes = data[..., None] if data.ndim == 3 else data
         for t in range(volumes.shape[3]):
@@ -207,7 +254,35 @@ def threshold_img(
     return new_img_like(img, data, img.affine, copy_header=copy_header)
 
 
-def math_img(formula: str, copy_header_from: str | None = None, **imgs: Any) -> nib.Nifti1Image:
+def _evaluate(formula: str, arrays: dict[str, Any]) -> Any:
+    try:
+        return eval(formula, {**arrays, "np": np})  # noqa: S307 - the documented purpose of math_img
+    except Exception as exc:
+        exc.args = (f"Input formula couldn't be processed, you provided '{formula}',", *exc.args)
+        raise
+
+
+def _math_surface(formula: str, copy_header_from: Any, imgs: dict[str, Any]) -> Any:
+    """math_img for surface images on one mesh: the formula is evaluated on each hemisphere."""
+    if copy_header_from is not None:
+        warnings.warn(
+            f"'copy_header_from' is not used with SurfaceImage. Got: {copy_header_from=}",
+            UserWarning,
+            stacklevel=3,
+        )
+    first = next(iter(imgs.values()))
+    for img in imgs.values():
+        check_same_mesh(first, img, what="each image")
+    return new_surface_like(
+        first,
+        {
+            hemi: _evaluate(formula, {name: img.data.parts[hemi] for name, img in imgs.items()})
+            for hemi in first.data.parts
+        },
+    )
+
+
+def math_img(formula: str, copy_header_from: str | None = None, **imgs: Any) -> Any:
     """Evaluate a numpy expression of images' data, e.g. ``math_img("a - b", a=..., b=...)``.
 
     Parameters
@@ -215,13 +290,15 @@ def math_img(formula: str, copy_header_from: str | None = None, **imgs: Any) -> 
     formula : str
         Python expression of the image names and ``np``.
     copy_header_from : str or None, default=None
-        Name of the image whose header the result gets (same number of dimensions needed).
+        Name of the image whose header the result gets (same number of dimensions needed;
+        not used, with a warning, for surface images).
     **imgs : images
-        The images, all on the same grid.
+        The images, all on the same grid; or surface images on one mesh (the formula is then
+        evaluated on each hemisphere's data and the result is a surface image).
 
     Returns
     -------
-    nibabel.Nifti1Image
+    nibabel.Nifti1Image or surface image
 
     Examples
     --------
@@ -236,6 +313,8 @@ def math_img(formula: str, copy_header_from: str | None = None, **imgs: Any) -> 
             UserWarning,
             stacklevel=2,
         )
+    if imgs and all(map(is_surface_img, imgs.values())):
+        return _math_surface(formula, copy_header_from, imgs)
     try:
         niimgs = {name: check_niimg(img) for name, img in imgs.items()}
         check_same_fov(*niimgs.values(), raise_error=True)
@@ -247,13 +326,7 @@ def math_img(formula: str, copy_header_from: str | None = None, **imgs: Any) -> 
             f"copy_header_from={copy_header_from!r} but '{copy_header_from}' is missing from "
             f"'imgs' that contains: {list(imgs)}"
         )
-    namespace: dict[str, Any] = {name: _data(img, copy=False) for name, img in niimgs.items()}
-    namespace["np"] = np
-    try:
-        result = eval(formula, namespace)  # noqa: S307 - the documented purpose of math_img
-    except Exception as exc:
-        exc.args = (f"Input formula couldn't be processed, you provided '{formula}',", *exc.args)
-        raise
+    result = _evaluate(formula, {name: _data(img, copy=False) for name, img in niimgs.items()})
     reference = next(iter(niimgs.values()))
     if copy_header_from is None:
         return new_img_like(reference, result, reference.affine, copy_header=False)
@@ -272,17 +345,17 @@ def binarize_img(
     mask_img: Any = None,
     two_sided: bool = False,
     copy_header: bool = True,
-) -> nib.Nifti1Image:
+) -> Any:
     """Binarize an image (int8: 1 where :func:`threshold_img` keeps a non-zero value).
 
     Parameters
     ----------
     img, threshold, mask_img, two_sided, copy_header
-        As :func:`threshold_img` (note ``two_sided=False`` by default).
+        As :func:`threshold_img` (note ``two_sided=False`` by default); surface images too.
 
     Returns
     -------
-    nibabel.Nifti1Image
+    nibabel.Nifti1Image or surface image
 
     Examples
     --------
@@ -293,6 +366,8 @@ def binarize_img(
     kept = threshold_img(
         img, threshold, mask_img=mask_img, two_sided=two_sided, copy_header=copy_header
     )
+    if is_surface_img(kept):
+        return map_parts(kept, lambda part: (part != 0).astype(np.int8))
     return new_img_like(kept, (get_data(kept) != 0).astype(np.int8), kept.affine)
 
 

@@ -38,9 +38,22 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["default_chunk_volumes", "iter_chunks", "iter_masked_chunks", "open_img"]
+__all__ = [
+    "ImageNotFoundError",
+    "default_chunk_volumes",
+    "iter_chunks",
+    "iter_masked_chunks",
+    "open_img",
+]
 
 _DEFAULT_BUDGET_BYTES = 32 * 2**20
+
+
+class ImageNotFoundError(FileNotFoundError, ValueError):
+    """An image path that does not exist (or a glob pattern that matches no file).
+
+    A ``FileNotFoundError``, and a ``ValueError`` as nilearn raises in this case.
+    """
 
 
 def open_img(img: str | os.PathLike | SpatialImage) -> nib.Nifti1Image:
@@ -59,15 +72,15 @@ def open_img(img: str | os.PathLike | SpatialImage) -> nib.Nifti1Image:
 
     Raises
     ------
-    FileNotFoundError
-        If ``img`` is a path that does not exist.
+    ImageNotFoundError
+        If ``img`` is a path that does not exist (a ``FileNotFoundError`` and ``ValueError``).
     TypeError
         If ``img`` is neither a path nor a nibabel image.
     """
     if isinstance(img, (str, os.PathLike)):
         path = Path(img).expanduser()
         if not path.exists():
-            raise FileNotFoundError(f"Image file not found: '{path}'. Check the path.")
+            raise ImageNotFoundError(f"File not found: '{path}'. Check the image path.")
         try:
             return nib.load(path, keep_file_open=True)
         except Exception as exc:
@@ -117,7 +130,8 @@ def _n_volumes(img: SpatialImage) -> int:
     if len(shape) == 4:
         return shape[3]
     raise ValueError(
-        f"Expected a 3D or 4D image, got shape {shape}. Pass a single volume or a 4D time series."
+        f"Computation expects 3D or 4D images, but {len(shape)} dimensions were given "
+        f"(shape {shape}). Pass a single volume or a 4D time series."
     )
 
 

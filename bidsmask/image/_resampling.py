@@ -13,13 +13,15 @@ The public names are re-exported by :mod:`bidsmask.image`.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any, Literal
 
 import nibabel as nib
 import numpy as np
-from scipy.ndimage import affine_transform, binary_dilation
+from scipy.ndimage import affine_transform
 
 from bidsmask.image import _reader
+from bidsmask.image._extrapolate import extrapolate_out_mask
 from bidsmask.image._niimg import check_niimg, get_data, img_data_dtype, new_img_like
 
 logger = logging.getLogger(__name__)
@@ -67,29 +69,6 @@ def get_bounds(shape: tuple[int, ...], affine: np.ndarray) -> list[tuple[float, 
     ]
 
 
-def _extrapolate_out_mask(data: np.ndarray, mask: np.ndarray, iterations: int) -> np.ndarray:
-    """Fill the voxels around ``mask`` with the mean of their in-mask 6-neighbours, repeatedly.
-
-    Voxels farther than ``iterations`` from the mask become 0. Computed in float64.
-    """
-    data = np.where(mask, data, 0.0).astype(np.float64)
-    offsets = [(1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1)]
-    for _ in range(iterations):
-        grown = binary_dilation(mask)
-        padded = np.full(np.array(mask.shape) + 2, np.nan)
-        padded[1:-1, 1:-1, 1:-1] = np.where(mask, data, np.nan)
-        shell = np.argwhere(grown & ~mask) + 1
-        neighbours = np.stack([padded[tuple((shell + off).T)] for off in offsets])
-        counts = np.sum(np.isfinite(neighbours), axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values = np.nansum(neighbours, axis=0) / counts
-        values[~np.isfinite(values)] = 0
-        data = np.where(mask, data, 0.0)
-        data[tuple((shell - 1).T)] = values
-        mask = grown
-    return data
-
-
 def _resample_volume(
     vol: np.ndarray,
     matrix: np.ndarray,
@@ -103,7 +82,7 @@ def _resample_volume(
     non_finite = ~np.isfinite(vol) if vol.dtype.kind == "f" else None
     has_non_finite = non_finite is not None and bool(non_finite.any())
     if has_non_finite:
-        vol = _extrapolate_out_mask(vol, ~non_finite, iterations=2)
+        vol, _ = extrapolate_out_mask(vol, ~non_finite, iterations=2)
     affine_transform(
         vol,
         matrix,
@@ -223,6 +202,11 @@ def resample_img(
     img = check_niimg(img)
     if target_affine is None and target_shape is None:
         return _copy_img(img) if copy else img
+    if len(img.shape) > 4:
+        return _resample_nd(
+            img, target_affine, target_shape, interpolation, order, clip, fill_value, copy_header
+        )
+    _warn_no_sform(img)
     target_affine = np.array(target_affine, dtype=float)
     affine = img.affine
     if target_shape is not None and (
@@ -265,7 +249,11 @@ def resample_img(
     vmin, vmax = 0, 0
     any_non_finite = False
     read_dtype = data_dtype.newbyteorder("=")
+    check_binary = interpolation != "nearest"
     for time_slice, chunk in _reader.iter_chunks(img, dtype=read_dtype):
+        if check_binary:
+            check_binary = False
+            _warn_binary(chunk)
         if clip and chunk.size:
             vmin = min(vmin, np.nanmin(chunk).item())
             vmax = max(vmax, np.nanmax(chunk).item())
@@ -281,13 +269,64 @@ def resample_img(
                 fill_value,
             )
     if any_non_finite:
-        logger.warning(
+        warnings.warn(
             "NaNs or infinite values are present in the data passed to resample: they were "
-            "extrapolated from their neighbours and set back to NaN after resampling."
+            "extrapolated from their neighbours and set back to NaN after resampling.",
+            RuntimeWarning,
+            stacklevel=2,
         )
     if clip:
         resampled.clip(vmin, vmax, out=resampled)
     return new_img_like(img, resampled, target_affine, copy_header=copy_header)
+
+
+def _warn_no_sform(img: Any) -> None:
+    if hasattr(img, "get_sform") and not img.get_sform(coded=True)[1]:
+        warnings.warn(
+            f"The provided image has no sform in its header ({img.get_filename() or 'in memory'}"
+            "): its qform or default affine is used. Please check the provided file. Results "
+            "may not be as expected.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _warn_binary(chunk: np.ndarray) -> None:
+    """Warn when the first chunk is binary: continuous/linear interpolation of a mask."""
+    if chunk.size and np.all((chunk == 0) | (chunk == 1)):
+        warnings.warn(
+            "Resampling binary images with continuous or linear interpolation. This might lead "
+            "to unexpected results. You might consider using nearest interpolation instead.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _resample_nd(
+    img: Any,
+    target_affine: Any,
+    target_shape: Any,
+    interpolation: str,
+    order: str,
+    clip: bool,
+    fill_value: float,
+    copy_header: bool,
+) -> Any:
+    """resample_img for images with more than 4 dimensions: the extra axes are flattened."""
+    extra = img.shape[3:]
+    flat = new_img_like(img, np.reshape(get_data(img), (*img.shape[:3], -1), order="F"))
+    out = resample_img(
+        flat,
+        target_affine=target_affine,
+        target_shape=target_shape,
+        interpolation=interpolation,
+        order=order,
+        clip=clip,
+        fill_value=fill_value,
+        copy_header=copy_header,
+    )
+    data = np.reshape(np.asarray(out.dataobj), (*out.shape[:3], *extra), order="F")
+    return new_img_like(img, data, out.affine, copy_header=copy_header)
 
 
 def resample_to_img(

@@ -18,19 +18,29 @@ is refused (nilearn silently skips the smoothing).
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import nibabel as nib
 import numpy as np
+from nibabel.spatialimages import SpatialImage
 from scipy.ndimage import binary_dilation, binary_erosion, label
 
 from bidsmask.image import compute_mean
+from bidsmask.image._extrapolate import extrapolate_out_mask
 from bidsmask.image._niimg import check_niimg, check_niimg_3d, new_img_like
+from bidsmask.image._ops import check_same_fov
 from bidsmask.image._resampling import resample_to_img
-from bidsmask.masking._apply import apply_mask, load_mask_img, unmask
-from bidsmask.masking._clean import clean_img
+from bidsmask.masking._apply import (
+    MaskShapeError,
+    apply_mask,
+    load_mask_img,
+    unmask,
+    unmask_from_to_3d_array,
+)
+from bidsmask.masking._clean import clean_img, high_variance_confounds
 from bidsmask.masking._grids import check_same_grid
 from bidsmask.masking._templates import (
     load_mni152_gm_template,
@@ -41,6 +51,7 @@ from bidsmask.masking._templates import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "MaskShapeError",
     "MaskWarning",
     "apply_mask",
     "clean_img",
@@ -50,10 +61,13 @@ __all__ = [
     "compute_multi_background_mask",
     "compute_multi_brain_mask",
     "compute_multi_epi_mask",
+    "extrapolate_out_mask",
+    "high_variance_confounds",
     "intersect_masks",
     "largest_connected_component",
     "load_mask_img",
     "unmask",
+    "unmask_from_to_3d_array",
 ]
 
 
@@ -129,9 +143,16 @@ def intersect_masks(
     threshold = min(threshold, 1 - 1.0e-7)
     if len(mask_imgs) == 0:
         raise ValueError("No mask provided for intersection: mask_imgs is empty.")
+    for index, img in enumerate(mask_imgs):
+        if not isinstance(img, (str, os.PathLike, SpatialImage)):
+            raise TypeError(
+                f"All masks must be a 3D Niimg-like object. Mask #{index} is a "
+                f"{type(img).__name__}; pass NIfTI images or paths."
+            )
     imgs = [check_niimg_3d(img) for img in mask_imgs]
     ref = imgs[0]
-    check_same_grid(imgs)
+    names = [f"mask #{i} ({img.get_filename() or 'in memory'})" for i, img in enumerate(imgs)]
+    check_same_fov(raise_error=True, **dict(zip(names, imgs, strict=True)))
     count = np.zeros(ref.shape, dtype=np.int64)
     for img in imgs:
         count += load_mask_img(img, allow_empty=True)[0]

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import nibabel as nib
 import numpy as np
+from nibabel.spatialimages import SpatialImage
 
 from bidsmask.image import _reader
 from bidsmask.image._niimg import (
@@ -24,41 +25,64 @@ from bidsmask.image._niimg import (
     new_img_like,
 )
 from bidsmask.image._smoothing import smooth_array
+from bidsmask.image._surface import (
+    check_compatible_mask,
+    is_surface_img,
+    load_surface_mask,
+    mask_surface,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["apply_mask", "load_mask_img", "unmask"]
+__all__ = ["MaskShapeError", "apply_mask", "load_mask_img", "unmask", "unmask_from_to_3d_array"]
+
+
+class MaskShapeError(TypeError, ValueError):
+    """Masked data whose number of values does not match the mask.
+
+    A ``TypeError`` (nilearn's type) and a ``ValueError``.
+    """
 
 
 def _name(img: Any) -> str:
     if isinstance(img, (str, os.PathLike)):
         return f"'{img}'"
     filename = img.get_filename() if hasattr(img, "get_filename") else None
-    return f"'{filename}'" if filename else "the mask image"
+    return f"'{filename}'" if filename else "in-memory image"
 
 
-def load_mask_img(mask_img: Any, allow_empty: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def load_mask_img(mask_img: Any, allow_empty: bool = False) -> tuple[Any, np.ndarray | None]:
     """Load a binary mask: two values, one of them 0 (or a single non-zero value).
 
     Parameters
     ----------
-    mask_img : str, os.PathLike or nibabel image
-        3D mask (a 4D image with one volume is accepted). Non-finite values count as 0.
+    mask_img : str, os.PathLike, nibabel image or surface image
+        3D mask (a 4D image with one volume is accepted), or a 1D surface image (nilearn's
+        ``SurfaceImage``). Non-finite values count as 0.
     allow_empty : bool, default=False
         Accept a mask of zeros only.
 
     Returns
     -------
-    mask : numpy.ndarray of bool
-        The 3D mask.
-    affine : numpy.ndarray of shape (4, 4)
-        Its affine.
+    mask : numpy.ndarray of bool or surface image
+        The 3D mask; for a surface mask, a new surface image with boolean data.
+    affine : numpy.ndarray of shape (4, 4) or None
+        Its affine (None for a surface mask).
 
     Raises
     ------
+    TypeError
+        If ``mask_img`` is neither an image nor a path.
     ValueError
         If the mask is empty (unless ``allow_empty``), or not binary.
     """
+    if is_surface_img(mask_img):
+        return load_surface_mask(mask_img, allow_empty=allow_empty), None
+    if not isinstance(mask_img, (str, os.PathLike, SpatialImage)):
+        raise TypeError(
+            "'mask_img' should be a 3D/4D Niimg-like object or a SurfaceImage. "
+            f"Got {type(mask_img).__name__}."
+        )
     img = check_niimg_3d(mask_img)
     data = np.array(get_data(img))
     if data.dtype.kind == "f":
@@ -66,18 +90,18 @@ def load_mask_img(mask_img: Any, allow_empty: bool = False) -> tuple[np.ndarray,
     values = np.unique(data)
     if len(values) == 1 and values[0] == 0 and not allow_empty:
         raise ValueError(
-            f"The mask {_name(mask_img)} is invalid as it is empty: it masks all data. "
+            f"The mask is invalid as it is empty: it masks all data ({_name(mask_img)}). "
             "Check the mask file or compute a new mask."
         )
     if len(values) == 2 and 0 not in values:
         raise ValueError(
-            f"Background of the mask {_name(mask_img)} must be represented with 0. "
+            f"Background of the mask must be represented with 0 ({_name(mask_img)}). "
             f"Given mask contains: {values}."
         )
     if len(values) > 2:
         shown = values if len(values) <= 6 else f"{values[:3]} ... {values[-3:]}"
         raise ValueError(
-            f"The mask {_name(mask_img)} is not made of 2 values ({len(values)} values: "
+            f"Given mask is not made of 2 values ({_name(mask_img)}: {len(values)} values, "
             f"{shown}); it cannot be interpreted as true or false. Binarize it first, "
             "e.g. with data > 0."
         )
@@ -85,11 +109,17 @@ def load_mask_img(mask_img: Any, allow_empty: bool = False) -> tuple[np.ndarray,
 
 
 def _check_same_grid(mask: np.ndarray, mask_affine: np.ndarray, img: Any) -> None:
-    if mask.shape != tuple(img.shape[:3]) or not np.allclose(mask_affine, img.affine):
+    problems = []
+    if mask.shape != tuple(img.shape[:3]):
+        problems.append(f"Mask shape: {mask.shape}\n is different from img shape:{img.shape[:3]}")
+    if not np.allclose(mask_affine, img.affine):
+        problems.append(
+            f"Mask affine:\n{mask_affine}\n is different from img affine:\n{img.affine}"
+        )
+    if problems:
         raise ValueError(
-            f"The mask and the data are not on the same grid: mask shape {mask.shape}, data "
-            f"shape {tuple(img.shape[:3])}; mask affine\n{mask_affine}\ndata affine\n"
-            f"{img.affine}\nResample the mask onto the data, e.g. with "
+            f"The mask and the data ({img.get_filename() or 'in memory'}) are not on the same "
+            "grid. " + "\n".join(problems) + "\nResample the mask onto the data, e.g. with "
             "bidsmask.image.resample_to_img(mask, data, interpolation='nearest')."
         )
 
@@ -108,14 +138,16 @@ def apply_mask(
 
     Parameters
     ----------
-    imgs : str, os.PathLike, nibabel image or list of 3D images
-        3D or 4D image on the mask's grid.
-    mask_img : str, os.PathLike or nibabel image
-        Binary 3D mask (see :func:`load_mask_img`).
+    imgs : str, os.PathLike, nibabel image, list of 3D images or surface image
+        3D or 4D image on the mask's grid, or a 1D/2D surface image (nilearn's
+        ``SurfaceImage``) on the mask's mesh.
+    mask_img : str, os.PathLike, nibabel image or surface image
+        Binary 3D mask, or 1D surface mask (see :func:`load_mask_img`).
     dtype : numpy dtype or "f", default="f"
         Output dtype; "f" keeps float data's dtype and turns other data into float32.
     smoothing_fwhm : float, sequence of 3 float or None, default=None
-        Smooth each volume first (FWHM in mm; see :func:`bidsmask.image.smooth_array`).
+        Smooth each volume first (FWHM in mm; see :func:`bidsmask.image.smooth_array`); for
+        surface images a scalar, smoothing along the mesh (see :func:`bidsmask.image.smooth_img`).
     ensure_finite : bool, default=True
         Replace non-finite values by 0 (always done when smoothing).
 
@@ -123,8 +155,11 @@ def apply_mask(
     -------
     numpy.ndarray
         (n_volumes, n_voxels) for a 4D image, (n_voxels,) for a 3D image; voxels in the order
-        of ``data[mask]``.
+        of ``data[mask]``. For surface images, (n_samples, n_vertices) or (n_vertices,).
     """
+    check_compatible_mask(mask_img, imgs)
+    if is_surface_img(imgs):
+        return mask_surface(imgs, mask_img, dtype=dtype, smoothing_fwhm=smoothing_fwhm)
     mask, mask_affine = load_mask_img(mask_img)
     img = check_niimg(imgs)
     _check_same_grid(mask, mask_affine, img)
@@ -167,6 +202,11 @@ def unmask(
     -------
     nibabel.Nifti1Image or list of nibabel.Nifti1Image
         Image(s) with zeros outside the mask and ``X``'s dtype.
+
+    Raises
+    ------
+    MaskShapeError
+        ``X`` does not have one value per mask voxel (a ``TypeError`` and ``ValueError``).
     """
     if isinstance(X, list) and X and not np.isscalar(X[0]):
         return [unmask(x, mask_img, order=order) for x in X]
@@ -176,9 +216,10 @@ def unmask(
     if X.ndim not in (1, 2):
         raise TypeError(f"Masked data X must be 2D or 1D array; got shape: {X.shape}.")
     if X.shape[-1] != n_voxels:
-        raise ValueError(
-            f"X has {X.shape[-1]} values per volume (shape {X.shape}) but the mask has "
-            f"{n_voxels} voxels. Use the mask the data were extracted with."
+        raise MaskShapeError(
+            f"X must be of shape (samples, {n_voxels}) to match the mask: X has {X.shape[-1]} "
+            f"values per volume (shape {X.shape}) but the mask has {n_voxels} voxels. Use the "
+            "mask the data were extracted with."
         )
     if X.ndim == 1:
         data = np.zeros(mask.shape, dtype=X.dtype, order=order)
@@ -187,3 +228,34 @@ def unmask(
         data = np.zeros((*mask.shape, X.shape[0]), dtype=X.dtype, order=order)
         data[mask, :] = X.T
     return new_img_like(check_niimg_3d(mask_img), data, affine)
+
+
+def unmask_from_to_3d_array(w: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Put masked values back into an array of the mask's shape, with zeros elsewhere.
+
+    Parameters
+    ----------
+    w : numpy.ndarray
+        1D array, one value per ``True`` element of ``mask`` (in ``mask``'s C order).
+    mask : numpy.ndarray of bool
+        Mask of any shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        Array of ``mask``'s shape and ``w``'s dtype.
+
+    Examples
+    --------
+    >>> unmask_from_to_3d_array(np.array([5, 7]), np.array([True, False, True])).tolist()
+    [5, 0, 7]
+    """
+    w = np.asarray(w)
+    mask = np.asarray(mask, dtype=bool)
+    if w.shape != (int(mask.sum()),):
+        raise MaskShapeError(
+            f"w must be of shape ({int(mask.sum())},), one value per mask element; got {w.shape}."
+        )
+    out = np.zeros(mask.shape, dtype=w.dtype)
+    out[mask] = w
+    return out

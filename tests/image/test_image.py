@@ -255,7 +255,7 @@ def test_check_niimg_dimensionality_errors():
     squeezed = image.check_niimg_3d(nib.Nifti1Image(np.ones((2, 2, 2, 1)), np.eye(4)))
     assert squeezed.shape == (2, 2, 2)
     assert image.check_niimg(synthetic(n_vols=1), atleast_4d=True).shape == (14, 16, 12, 1)
-    with pytest.raises(ValueError, match="only 3D and 4D"):
+    with pytest.raises(ValueError, match="expects 3D or 4D images, but 2 dimensions"):
         image.check_niimg(nib.Nifti1Image(np.ones((2, 2)), np.eye(4)))
 
 
@@ -283,7 +283,7 @@ def test_check_niimg_paths_lists_and_dtype(tmp_path):
 def test_check_niimg_bad_inputs(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothere.nii.gz"):
         image.check_niimg(tmp_path / "nothere.nii.gz")
-    with pytest.raises(FileNotFoundError, match=r"No files match"):
+    with pytest.raises(FileNotFoundError, match=r"No files matching"):
         image.check_niimg(str(tmp_path / "*.nii"))
     with pytest.raises(TypeError, match="not compatible with nibabel"):
         image.check_niimg(3.5)

@@ -194,7 +194,9 @@ def test_intersect_masks_semantics_and_errors():
     with pytest.raises(ValueError, match="empty"):
         masking.intersect_masks([])
     other = nib.Nifti1Image(a, np.diag([2.0, 2.0, 2.0, 1.0]))
-    with pytest.raises(ValueError, match="image #1 and image #0 do not have the same affine"):
+    with pytest.raises(
+        ValueError, match="mask #0 .in memory. and mask #1 .in memory. do not have the same affine"
+    ):
         masking.intersect_masks([imgs[0], other])
 
 
@@ -263,13 +265,13 @@ def test_apply_mask_dtype_and_nonfinite():
 def test_apply_mask_errors_name_the_problem(tmp_path):
     img = epi_like()
     mask_data = np.ones(img.shape[:3], np.uint8)
-    with pytest.raises(ValueError, match=r"not on the same grid: mask shape \(5, 5, 5\)"):
+    with pytest.raises(ValueError, match=r"not on the same grid. Mask shape: \(5, 5, 5\)"):
         masking.apply_mask(img, nib.Nifti1Image(np.ones((5, 5, 5), np.uint8), AFFINE))
-    with pytest.raises(ValueError, match="mask affine"):
+    with pytest.raises(ValueError, match="Mask affine"):
         masking.apply_mask(img, nib.Nifti1Image(mask_data, np.eye(4)))
     path = tmp_path / "empty_mask.nii.gz"
     nib.Nifti1Image(0 * mask_data, AFFINE).to_filename(path)
-    with pytest.raises(ValueError, match="empty_mask.nii.gz.*empty"):
+    with pytest.raises(ValueError, match="empty: it masks all data .*empty_mask.nii.gz"):
         masking.apply_mask(img, path)
     with pytest.raises(ValueError, match="not made of 2 values"):
         masking.apply_mask(
@@ -406,3 +408,52 @@ def test_multi_epi_mask_concatenates_each_list_of_volumes_once(monkeypatch):
     got = masking.compute_multi_epi_mask(runs)
     assert len(calls) == 2
     assert_array_equal(got.get_fdata(), expected.get_fdata())
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_high_variance_confounds_image_matches_nilearn(with_mask):
+    from nilearn import image as nimage
+
+    rng = np.random.default_rng(3)
+    data = rng.normal(size=(6, 7, 5, 40)) * rng.uniform(0.1, 5, size=(6, 7, 5, 1))
+    img = nib.Nifti1Image(data, np.eye(4))
+    mask = nib.Nifti1Image((rng.uniform(size=(6, 7, 5)) > 0.4).astype(np.int8), np.eye(4))
+    mask = mask if with_mask else None
+    got = masking.high_variance_confounds(img, n_confounds=4, percentile=10.0, mask_img=mask)
+    expected = nimage.high_variance_confounds(img, n_confounds=4, percentile=10.0, mask_img=mask)
+    assert got.shape == (40, 4)
+    assert_allclose(np.abs(got), np.abs(expected), rtol=1e-6, atol=1e-10)
+
+
+def test_extrapolate_out_mask_matches_nilearn():
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(6, 5, 7))
+    mask = rng.uniform(size=data.shape) > 0.7
+    for iterations in (1, 2, 3):
+        got, got_mask = masking.extrapolate_out_mask(data, mask, iterations=iterations)
+        expected, expected_mask = nmasking.extrapolate_out_mask(data, mask, iterations=iterations)
+        assert_allclose(got, expected, rtol=1e-12)
+        assert_array_equal(got_mask, expected_mask)
+    stacked = np.stack([data, 2 * data], axis=-1)
+    got, _ = masking.extrapolate_out_mask(stacked, mask, iterations=2)
+    assert_allclose(got[..., 1], 2 * masking.extrapolate_out_mask(data, mask, iterations=2)[0])
+
+
+@pytest.mark.parametrize("ndim", [1, 2, 3])
+def test_unmask_from_to_3d_array_matches_nilearn(ndim):
+    rng = np.random.default_rng(ndim)
+    mask = rng.uniform(size=(4,) * ndim) > 0.5
+    values = rng.normal(size=int(mask.sum()))
+    got = masking.unmask_from_to_3d_array(values, mask)
+    assert_array_equal(got, nmasking.unmask_from_to_3d_array(values, mask))
+    with pytest.raises(masking.MaskShapeError, match="one value per mask element"):
+        masking.unmask_from_to_3d_array(values[:-1], mask)
+
+
+def test_unmask_shape_errors_are_type_and_value_errors():
+    mask = nib.Nifti1Image(np.ones((2, 2, 2), np.int8), np.eye(4))
+    for error in (TypeError, ValueError):
+        with pytest.raises(error, match=r"X must be of shape \(samples, 8\)"):
+            masking.unmask(np.ones(5), mask)
+        with pytest.raises(error, match=r"X must be of shape \(samples, 8\)"):
+            masking.unmask(np.ones((8, 1)), mask)
