@@ -92,14 +92,11 @@ def to_indices(values: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
 
 
 def to_hex(rgb) -> str:
-    """Return ``#rrggbb`` of an RGB triple (0-255 integers or 0-1 floats).
+    """Return ``#rrggbb`` of an RGB triple of 0-255 integers.
 
     Examples
     --------
-    >>> to_hex(ALERT), to_hex((0.0, 0.5, 1.0))
-    ('#d62728', '#0080ff')
+    >>> to_hex(ALERT)
+    '#d62728'
     """
-    values = np.asarray(rgb, dtype=float)[:3]
-    if values.max() <= 1.0 and np.asarray(rgb).dtype.kind == "f":
-        values = values * 255
-    return "#" + "".join(f"{int(round(v)):02x}" for v in values)
+    return "#" + "".join(f"{int(v):02x}" for v in rgb[:3])

@@ -117,7 +117,7 @@ class Drawing:
     file. Every method takes pixel coordinates, except inside :meth:`Axes.data`.
     """
 
-    mime = "image/svg+xml"
+    #: File name extension (and :func:`bidsmask.reports.data_uri` format) of the figure.
     suffix = "svg"
 
     def __init__(self, width: float, height: float):
@@ -263,13 +263,11 @@ class Axes:
             finally:
                 self.drawing.fmt = px
 
-    def spines(self, left: bool = True, bottom: bool = True) -> None:
+    def spines(self) -> None:
         """Draw the left and bottom axis lines."""
         x0, y0, x1, y1 = self.x, self.y, self.x + self.width, self.y + self.height
-        if left:
-            self.drawing.line(x0, y0, x0, y1, stroke_width=0.8)
-        if bottom:
-            self.drawing.line(x0, y1, x1, y1, stroke_width=0.8)
+        self.drawing.line(x0, y0, x0, y1, stroke_width=0.8)
+        self.drawing.line(x0, y1, x1, y1, stroke_width=0.8)
 
     def xticks(
         self,
