@@ -32,7 +32,7 @@ def _downcast_int64(data: np.ndarray) -> np.ndarray:
     if info.min <= data.min() and data.max() <= info.max:
         warnings.warn(
             "Data array used to create a new image contains 64-bit ints; many tools (FSL, SPM) "
-            "cannot read int64 NIfTI images, so the data have been converted to int32.",
+            "cannot read int64 NIfTI images, so the data has been converted to int32.",
             UserWarning,
             stacklevel=3,
         )

@@ -69,41 +69,88 @@ def in_memory(img: SpatialImage, data: np.ndarray | None = None) -> nib.Nifti1Im
     return nib.Nifti1Image(np.asarray(data), img.affine)
 
 
+def _not_images(imgs: Any) -> TypeError:
+    return TypeError(
+        f"'imgs' must be a path, a nibabel image or a list of 3D images; got "
+        f"{type(imgs).__name__}. Load the data with nibabel.load() first."
+    )
+
+
+def _check_not_empty(img: SpatialImage, source: Any) -> None:
+    if 0 in img.shape:
+        raise ValueError(
+            f"The image is empty: {source!r:.80} has shape {tuple(img.shape)}. Pass an image "
+            "with voxels and volumes."
+        )
+
+
+def check_fit_imgs(imgs: Any) -> None:
+    """Check the images given to ``fit`` without reading their data (nilearn's errors).
+
+    Raises a TypeError for something that is not a path, an image or a list of them, and
+    nilearn's ValueError "The image is empty" for an image without voxels or volumes.
+    """
+    items = imgs if isinstance(imgs, (list, tuple)) else [imgs]
+    for item in items:
+        if isinstance(item, (list, tuple)):
+            check_fit_imgs(item)
+        elif isinstance(item, SpatialImage) or (
+            isinstance(item, (str, os.PathLike)) and os.path.exists(item)
+        ):
+            _check_not_empty(_reader.open_img(item), item)
+        elif not isinstance(item, (str, os.PathLike)):  # a path pattern is checked when read
+            raise _not_images(item)
+
+
 def open_imgs(imgs: Any) -> SpatialImage:
     """Open the images given to ``fit``/``transform`` without reading a 4D file.
 
     A path or a nibabel image is opened lazily; a list or tuple of 3D images (paths or
-    images) is concatenated into one in-memory 4D image, as nilearn does.
+    images) is concatenated into one in-memory 4D image, as nilearn does (a list of 4D images
+    raises nilearn's ``DimensionError``: single-image maskers take one run).
     """
     if isinstance(imgs, (list, tuple)):
         if len(imgs) == 0:
             raise ValueError("'imgs' is an empty list. Pass at least one image.")
-        return image.check_niimg(imgs, atleast_4d=True)
+        return image.check_niimg(imgs, atleast_4d=True, ensure_ndim=4)
     if isinstance(imgs, (str, os.PathLike, SpatialImage)):
         img = _reader.open_img(imgs)
-        if len(img.shape) == 4 and img.shape[3] == 0:
-            raise ValueError(f"The 4D image {imgs!r:.80} has no volume.")
+        _check_not_empty(img, imgs)
         if len(img.shape) not in (3, 4):
             raise ValueError(
                 f"Expected a 3D or 4D image, got shape {img.shape} for {imgs!r:.80}. "
                 "Pass a single volume, a 4D run, or a list of 3D volumes."
             )
         return img
-    raise TypeError(
-        f"'imgs' must be a path, a nibabel image or a list of 3D images; got "
-        f"{type(imgs).__name__}. Load the data with nibabel.load() first."
-    )
+    raise _not_images(imgs)
 
 
 def load_mask(mask_img: Any) -> nib.Nifti1Image:
-    """Load a mask as a 3D uint8 image (a 4D mask is the intersection of its volumes)."""
+    """Load a mask as a 3D uint8 image (a 4D mask is the intersection of its volumes).
+
+    Non-finite values count as 0, with nilearn's warning; an empty mask raises nilearn's
+    "The mask is invalid as it is empty" ValueError.
+    """
     from bidsmask.masking import load_mask_img
 
     tmp = image.check_niimg(mask_img, atleast_4d=True)
     data = np.asarray(tmp.dataobj)
-    data = np.nan_to_num(data).astype(bool).all(axis=3)
+    finite = np.isfinite(data)
+    if not finite.all():
+        warnings.warn(
+            "Non-finite values detected. These values will be replaced with zeros.",
+            UserWarning,
+            stacklevel=3,
+        )
+        data = np.where(finite, data, 0)
+    data = data.astype(bool).all(axis=3)
+    if not data.any():
+        raise ValueError(
+            "The mask is invalid as it is empty: it masks all data. Check 'mask_img' "
+            f"({mask_img if isinstance(mask_img, (str, os.PathLike)) else 'in memory'})."
+        )
     mask = nib.Nifti1Image(data.astype(np.uint8), tmp.affine)
-    load_mask_img(mask)  # validates: binary and not empty
+    load_mask_img(mask)  # validates: binary
     return mask
 
 
@@ -410,6 +457,24 @@ class BaseMasker:
         """
         return to_output(self._transform(imgs, confounds, sample_mask)[0], self)
 
+    def transform_single_imgs(self, imgs, confounds=None, sample_mask=None, copy=True):
+        """Extract the cleaned signals of one image (nilearn's name for :meth:`transform`).
+
+        Parameters
+        ----------
+        imgs, confounds, sample_mask
+            As :meth:`transform`, for one image (or run).
+        copy : bool, default=True
+            Accepted for compatibility with nilearn (the output is always a new array).
+
+        Returns
+        -------
+        numpy.ndarray
+            As :meth:`transform`.
+        """
+        del copy
+        return to_output(self._transform(imgs, confounds, sample_mask)[0], self)
+
     def set_output(self, *, transform: str | None = None) -> BaseMasker:
         """Choose the container of ``transform``'s output (scikit-learn's ``set_output``).
 
@@ -449,6 +514,13 @@ class BaseMasker:
             target_affine=target_affine,
             target_shape=target_shape,
         )
+        if extraction.non_finite_voxels.size:
+            warnings.warn(
+                "Non-finite values detected. These values will be replaced with zeros "
+                f"({extraction.non_finite_voxels.size} voxel(s) have NaN or infinite values).",
+                UserWarning,
+                stacklevel=3,
+            )
         outputs, coverage = extraction.signals, extraction.coverage[0]
         del extraction  # the raw voxels of high-variance confounds go with ``outputs``
         signals = outputs[0]
@@ -464,8 +536,8 @@ class BaseMasker:
         cleaned = self._clean_signals(
             signals, all_confounds, confounds, sample_mask, np.dtype(img.get_data_dtype())
         )
-        if len(img.shape) == 3:
-            return cleaned[0], coverage
+        if len(img.shape) == 3:  # one volume: (n_elements,), a 0-d array for one element
+            return cleaned[0].reshape(cleaned.shape[1:] if cleaned.shape[1] > 1 else ()), coverage
         return cleaned, coverage
 
     def _clean_signals(
@@ -521,3 +593,19 @@ class BaseMasker:
             warnings.warn("Casting boolean input to int32", UserWarning, stacklevel=3)
             signals = signals.astype(np.int32)
         return signals
+
+    def _inverse_output(
+        self, signals: np.ndarray, data: np.ndarray, ref_img: SpatialImage
+    ) -> nib.Nifti1Image:
+        """Return ``data`` as the image ``inverse_transform`` gives, on ``ref_img``'s grid.
+
+        Its data type is the masker's ``dtype`` applied to the signals' type ("auto": int32
+        for integers, float32 otherwise), or the signals' type when ``dtype`` is None (64-bit
+        integers are stored as int32 with :func:`bidsmask.image.new_img_like`'s warning).
+        """
+        target = output_dtype(signals.dtype, self.dtype) or signals.dtype
+        out = image.new_img_like(
+            ref_img, np.asarray(data).astype(target, copy=False), copy_header=False
+        )
+        out.set_data_dtype(target)
+        return out

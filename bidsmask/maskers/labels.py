@@ -215,7 +215,8 @@ class NiftiLabelsMasker(BaseMasker):
             )
         if self.labels_img is None:
             raise TypeError(
-                f"{type(self).__name__} needs 'labels_img'; got None. Pass a 3D labels image."
+                f"{type(self).__name__} needs 'labels_img' (the input should be a NiftiLike "
+                "object); got None. Pass a 3D labels image."
             )
         if self.labels:
             if self.lut is not None:
@@ -282,6 +283,15 @@ class NiftiLabelsMasker(BaseMasker):
         self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
         labels_img = in_memory(image.check_niimg_3d(self.labels_img))
         labels_data = np.asarray(labels_img.dataobj)
+        if labels_data.dtype.kind == "f" and not np.isfinite(labels_data).all():
+            warnings.warn(
+                "Non-finite values detected. These values will be replaced with zeros "
+                "(in 'labels_img').",
+                UserWarning,
+                stacklevel=2,
+            )
+            labels_data = np.where(np.isfinite(labels_data), labels_data, 0)
+            labels_img = nib.Nifti1Image(labels_data, labels_img.affine)
         if np.all(labels_data == self.background_label):
             raise ValueError("Image has no label.")
         mask = None if self.mask_img is None else load_mask(self.mask_img)
@@ -309,7 +319,15 @@ class NiftiLabelsMasker(BaseMasker):
             _label_values(labels_data), self.background_label, labels=self.labels, lut=self.lut
         )
         self._fitted_spec = None
-        spec = self._fitted_spec = self._spec(labels_img, mask)
+        fit_mask = mask
+        if self.resampling_target == "data" and data_img is None and mask is not None:
+            in_mask = np.asarray(labels_img.dataobj)[mask_data(mask)]
+            if np.all(in_mask == self.background_label):
+                # as nilearn: the mask may still select labels on the grid of the images to
+                # transform, so "No label left" is raised by transform, not by fit
+                fit_mask = None
+        spec = self._spec(labels_img, fit_mask)
+        self._fitted_spec = spec if fit_mask is mask else None
         names = self.lut_.set_index("index")["name"]
         self.region_ids_ = {}
         if self.background_label in self.lut_["index"].tolist():
@@ -399,7 +417,9 @@ class NiftiLabelsMasker(BaseMasker):
         if signals.ndim == 1:
             out = np.zeros(int(np.prod(shape)), dtype=signals.dtype)
             out[spec.voxels] = signals[columns]
-            return nib.Nifti1Image(out.reshape(shape), self.labels_img_.affine)
+            return self._inverse_output(signals, out.reshape(shape), self.labels_img_)
         out = np.zeros((int(np.prod(shape)), signals.shape[0]), dtype=signals.dtype)
         out[spec.voxels] = signals[:, columns].T
-        return nib.Nifti1Image(out.reshape(*shape, signals.shape[0]), self.labels_img_.affine)
+        return self._inverse_output(
+            signals, out.reshape(*shape, signals.shape[0]), self.labels_img_
+        )

@@ -158,7 +158,10 @@ class NiftiMapsMasker(BaseMasker):
                 f"'{self.resampling_target}' was provided."
             )
         if self.maps_img is None:
-            raise TypeError(f"{type(self).__name__} needs 'maps_img'; got None.")
+            raise TypeError(
+                f"{type(self).__name__} needs 'maps_img' (the input should be a NiftiLike "
+                "object); got None. Pass a 4D maps image."
+            )
         if self.mask_img is None and self.resampling_target == "mask":
             raise ValueError(
                 "resampling_target has been set to 'mask' but no mask has been provided.\n"
@@ -196,7 +199,14 @@ class NiftiMapsMasker(BaseMasker):
         self.maps_img_ = maps_img
         self.mask_img_ = mask
         self._fitted_spec = None
-        spec = self._fitted_spec = self._spec(maps_img, mask)
+        fit_mask = mask
+        if self.resampling_target == "data" and data_img is None and mask is not None:
+            if not np.any(np.asarray(maps_img.dataobj)[mask_data(mask)]):
+                # as nilearn: the mask may still select maps on the grid of the images to
+                # transform, so "No map left" is raised by transform, not by fit
+                fit_mask = None
+        spec = self._spec(maps_img, fit_mask)
+        self._fitted_spec = spec if fit_mask is mask else None
         self.n_elements_ = int(maps_img.shape[3])
         self.region_ids_ = spec.region_ids
         self.region_voxel_counts_ = spec.voxel_counts
@@ -207,7 +217,12 @@ class NiftiMapsMasker(BaseMasker):
         fitted = getattr(self, "_fitted_spec", None)
         if fitted is not None and maps_img is self.maps_img_ and mask is self.mask_img_:
             return fitted  # built once by fit (the pseudo-inverse is the costly part)
-        return MapsSpec(maps_img.dataobj, mask_data(mask), keep_masked_maps=self.keep_masked_maps)
+        return MapsSpec(
+            maps_img.dataobj,
+            mask_data(mask),
+            keep_masked_maps=self.keep_masked_maps,
+            warn_removed=False,
+        )
 
     def _check_overlap(self, maps: np.ndarray) -> None:
         if maps.dtype.kind == "f":
@@ -249,7 +264,9 @@ class NiftiMapsMasker(BaseMasker):
             target_affine, target_shape = maps_img.affine, maps_img.shape[:3]
         if not self.allow_overlap:
             self._check_overlap(np.asarray(maps_img.dataobj))
-        return self._spec(maps_img, mask), target_affine, target_shape
+        spec = self._spec(maps_img, mask)
+        spec.warn_removed()  # as nilearn: when extracting, not when fitting
+        return spec, target_affine, target_shape
 
     def generate_report(self, displayed_maps=10, title: str | None = None):
         """Return an HTML report of the maps the masker extracts (nilearn's ``generate_report``).
@@ -294,7 +311,7 @@ class NiftiMapsMasker(BaseMasker):
         if signals.ndim == 1:
             out = np.zeros(flat.shape[0], dtype=np.result_type(signals, weights))
             out[support] = weights @ signals
-            return nib.Nifti1Image(out.reshape(shape), self.maps_img_.affine)
+            return self._inverse_output(signals, out.reshape(shape), self.maps_img_)
         out = np.zeros((flat.shape[0], signals.shape[0]), dtype=np.result_type(signals, weights))
         out[support] = weights @ signals.T
-        return nib.Nifti1Image(out.reshape(*shape, signals.shape[0]), self.maps_img_.affine)
+        return self._inverse_output(signals, out.reshape(*shape, signals.shape[0]), self.maps_img_)

@@ -12,6 +12,7 @@ import numpy as np
 from bidsmask import image, masking
 from bidsmask.maskers._base import (
     BaseMasker,
+    check_fit_imgs,
     in_memory,
     load_mask,
     mask_data,
@@ -171,6 +172,8 @@ class NiftiMasker(BaseMasker):
         if self.mask_args is not None and not isinstance(self.mask_args, dict):
             raise TypeError(f"'mask_args' must be a dict or None; got {self.mask_args!r}.")
         self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
+        if imgs is not None:
+            check_fit_imgs(imgs)
         if self.mask_img is not None:
             mask = load_mask(self.mask_img)
             if imgs is not None:
@@ -246,7 +249,8 @@ class NiftiMasker(BaseMasker):
         nibabel.Nifti1Image
         """
         X = self._check_inverse_input(X)
-        return masking.unmask(X, self.mask_img_)
+        img = masking.unmask(X, self.mask_img_)
+        return self._inverse_output(X, img.dataobj, img)
 
 
 def filter_and_mask(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-import nibabel as nib
 import numpy as np
 
 from bidsmask.maskers._base import (
@@ -236,7 +235,7 @@ class NiftiSpheresMasker(BaseMasker):
         if signals.ndim == 1:
             out = np.zeros(n_vox, dtype=values.dtype)
             out[spec.voxels] = values
-            return nib.Nifti1Image(out.reshape(shape), self.mask_img_.affine)
+            return self._inverse_output(signals, out.reshape(shape), self.mask_img_)
         out = np.zeros((n_vox, signals.shape[0]), dtype=values.dtype)
         out[spec.voxels] = values
-        return nib.Nifti1Image(out.reshape(*shape, signals.shape[0]), self.mask_img_.affine)
+        return self._inverse_output(signals, out.reshape(*shape, signals.shape[0]), self.mask_img_)

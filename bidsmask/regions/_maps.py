@@ -202,11 +202,16 @@ class MapsSpec:
     keep_masked_maps : bool, default=False
         Keep maps with no weight inside the mask (their signal is 0); otherwise they are
         dropped, with a warning, as nilearn does.
+    warn_removed : bool, default=True
+        Give that warning now; with False, :meth:`warn_removed` gives it (the masker warns when
+        it extracts, as nilearn, not when it is fitted).
 
     Attributes
     ----------
     region_ids : numpy.ndarray
         Index (in ``maps``) of each output column.
+    removed_maps : numpy.ndarray
+        Indices of the maps the mask removed (empty with ``keep_masked_maps``).
     voxel_counts : numpy.ndarray
         Non-zero voxels of each map inside the mask.
     coverage : numpy.ndarray
@@ -225,6 +230,7 @@ class MapsSpec:
         mask: np.ndarray | None = None,
         *,
         keep_masked_maps: bool = False,
+        warn_removed: bool = True,
     ):
         if not isinstance(maps, SparseMaps):
             if not hasattr(maps, "shape") or not hasattr(maps, "__getitem__"):
@@ -261,15 +267,7 @@ class MapsSpec:
             kept = np.flatnonzero(counts > 0)
             if kept.size == 0:
                 raise ValueError("No map left after applying mask to the maps image.")
-            removed = np.setdiff1d(np.arange(n_maps), kept)
-            if removed.size:
-                warnings.warn(
-                    "After applying mask to the maps image, maps with the following indices "
-                    f"were removed: {set(removed.tolist())}. Out of {n_maps} maps, the "
-                    f"masked map image only contains {kept.size} maps.",
-                    UserWarning,
-                    stacklevel=2,
-                )
+        self.removed_maps = np.setdiff1d(np.arange(n_maps), kept)
         used = np.zeros(int(np.prod(self.shape)), dtype=bool)
         used[index] = True  # removed maps have no entry left inside the mask
         self.voxels = np.flatnonzero(used)
@@ -287,6 +285,20 @@ class MapsSpec:
         self.voxel_counts = counts[kept]
         self.coverage = inside_weight[kept] / np.maximum(total_weight[kept], np.finfo(float).tiny)
         self.n_elements = int(kept.size)
+        if warn_removed:
+            self.warn_removed()
+
+    def warn_removed(self) -> None:
+        """Warn (UserWarning, nilearn's words) if the mask removed maps."""
+        removed = self.removed_maps
+        if removed.size:
+            warnings.warn(
+                "After applying mask to the maps image, maps with the following indices were "
+                f"removed: {set(removed.tolist())}. Out of {removed.size + self.n_elements} maps, "
+                f"the masked map image only contains {self.n_elements} maps.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     @property
     def operator(self) -> sparse.csr_array:

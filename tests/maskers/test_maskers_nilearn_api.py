@@ -132,3 +132,130 @@ def test_filter_and_mask_resamples_with_nilearns_warning_and_needs_3d_mask():
     mask_4d = nib.Nifti1Image(np.ones((8, 9, 10, 2), dtype=np.uint8), AFFINE)
     with pytest.raises(DimensionError, match="Expected dimension is 3D"):
         filter_and_mask(img, mask_4d, {})
+
+
+def _single_maskers():
+    return _maskers()[:4]
+
+
+@pytest.mark.parametrize("masker", _single_maskers(), ids=lambda m: type(m).__name__)
+def test_single_image_maskers_refuse_a_list_of_runs(masker):
+    img = _run()
+    masker.fit(img)
+    with pytest.raises(DimensionError, match="Input data has incompatible dimensionality"):
+        masker.transform([img, img])
+    with pytest.raises(DimensionError, match="Input data has incompatible dimensionality"):
+        masker.fit_transform([img, img])
+
+
+@pytest.mark.parametrize("masker", _single_maskers(), ids=lambda m: type(m).__name__)
+def test_empty_image_and_empty_mask_messages(masker):
+    empty = nib.Nifti1Image(np.zeros((8, 9, 0)), AFFINE)
+    with pytest.raises(ValueError, match="The image is empty"):
+        masker.fit(empty)
+    masker.mask_img = nib.Nifti1Image(np.ones((8, 9, 10)), AFFINE)
+    with pytest.raises(ValueError, match="The image is empty"):
+        masker.fit().transform(empty)
+    masker.mask_img = nib.Nifti1Image(np.zeros((8, 9, 10)), AFFINE)
+    with pytest.raises(ValueError, match="The mask is invalid as it is empty: it masks all data"):
+        masker.fit(_run())
+
+
+@pytest.mark.parametrize("masker", _single_maskers(), ids=lambda m: type(m).__name__)
+def test_non_finite_mask_values_count_as_zero_with_nilearns_warning(masker):
+    mask = np.ones((8, 9, 10))
+    mask[:, :, 7] = np.nan
+    mask[:, :, 4] = np.inf
+    masker.mask_img = nib.Nifti1Image(mask, AFFINE)
+    with pytest.warns(UserWarning, match="Non-finite values detected"):
+        masker.fit()
+    assert not np.asarray(masker.mask_img_.dataobj)[:, :, [4, 7]].any()
+    assert np.isfinite(masker.transform(_run())).all()
+
+
+def test_non_finite_data_warns_and_counts_as_zero_as_nilearn():
+    from nilearn.maskers import NiftiLabelsMasker as Reference
+
+    data = np.asarray(_run().dataobj).copy()
+    data[:, :, 7] = np.nan
+    data[:, :, 4, 0] = np.inf
+    img = nib.Nifti1Image(data, AFFINE)
+    with pytest.warns(UserWarning, match="Non-finite values detected"):
+        ours = NiftiLabelsMasker(_labels()).fit_transform(img)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = Reference(_labels(), standardize=None).fit_transform(img)
+    assert_allclose(ours, expected, rtol=1e-5)
+    labels = np.asarray(_labels().dataobj).astype(np.float32)
+    labels[:, :, 9] = np.nan
+    with pytest.warns(UserWarning, match="Non-finite values detected"):
+        out = NiftiLabelsMasker(nib.Nifti1Image(labels, AFFINE)).fit_transform(_run())
+    assert np.isfinite(out).all() and out.shape == (12, 2)
+
+
+@pytest.mark.parametrize("masker", _single_maskers(), ids=lambda m: type(m).__name__)
+def test_transform_single_imgs_and_one_volume_output_as_nilearn(masker):
+    img = _run()
+    masker.fit(img)
+    assert_allclose(masker.transform_single_imgs(img), masker.transform(img))
+    one = masker.transform(img.slicer[..., 0])
+    assert one.shape == (() if masker.n_elements_ == 1 else (masker.n_elements_,))
+    one_label = (np.asarray(_labels().dataobj) == 1).astype(np.int16)
+    single = NiftiLabelsMasker(nib.Nifti1Image(one_label, AFFINE))
+    assert single.fit_transform(img.slicer[..., 0]).shape == ()
+
+
+@pytest.mark.parametrize("index", range(4))
+@pytest.mark.parametrize("dtype", [None, "auto", np.float64, np.int32])
+@pytest.mark.parametrize("signal_dtype", [np.float32, np.float64, np.int32])
+def test_inverse_transform_dtype_matches_nilearn(index, dtype, signal_dtype):
+    from nilearn import maskers as reference
+
+    ours = _single_maskers()[index]
+    params = {k: v for k, v in ours.get_params(deep=False).items() if k != "standardize"}
+    if isinstance(ours, NiftiSpheresMasker):
+        params["mask_img"] = nib.Nifti1Image(np.ones((8, 9, 10)), AFFINE)
+    ref = getattr(reference, type(ours).__name__)(**params, standardize=None)
+    ours.set_params(**params)
+    ours.dtype = ref.dtype = dtype
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours.fit(_run())
+        ref.fit(_run())
+        signals = (np.arange(3 * ours.n_elements_).reshape(3, -1) % 5).astype(signal_dtype)
+        got = ours.inverse_transform(signals)
+        expected = ref.inverse_transform(signals)
+    assert got.get_data_dtype() == expected.get_data_dtype()
+    assert np.asarray(got.dataobj).dtype == np.asarray(expected.dataobj).dtype
+    assert_allclose(np.asarray(got.dataobj), np.asarray(expected.dataobj), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["labels", "maps"])
+def test_mask_without_regions_raises_at_fit_or_transform_as_nilearn(kind):
+    mask = np.zeros((9, 10, 11), dtype=np.uint8)
+    mask[-1, -1, -1] = 1
+    mask_img = nib.Nifti1Image(mask, AFFINE)  # another grid: resampled at transform
+    if kind == "labels":
+        masker, match = NiftiLabelsMasker(_labels(), mask_img=mask_img), "No label left"
+        none = NiftiLabelsMasker(standardize=None)
+    else:
+        masker, match = NiftiMapsMasker(_maps(), mask_img=mask_img), "No map left"
+        none = NiftiMapsMasker(standardize=None)
+    masker.fit()  # the images' grid is not known yet
+    with pytest.raises(ValueError, match=f"{match} after applying mask"):
+        masker.transform(_run())
+    with pytest.raises(ValueError, match=f"{match} after applying mask"):
+        masker.fit(_run())
+    with pytest.raises(TypeError, match="input should be a NiftiLike object"):
+        none.fit()
+
+
+def test_maps_removed_by_the_mask_warn_at_transform_as_nilearn():
+    mask = np.zeros((8, 9, 10), dtype=np.uint8)
+    mask[:4] = 1  # only map 0
+    masker = NiftiMapsMasker(_maps(), mask_img=nib.Nifti1Image(mask, AFFINE))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        masker.fit(_run())
+    with pytest.warns(UserWarning, match=r"maps with the following indices were removed: \{1\}"):
+        assert masker.transform(_run()).shape == (12, 1)
