@@ -15,9 +15,9 @@ the functions nilearn extends to them. Missing files raise :class:`ImageNotFound
 
 Deliberate differences from nilearn: ``memory``/``n_jobs``/``verbose`` parameters, where
 accepted, are ignored (no joblib caching or parallelism), derived images store the data type of
-their data in their header, :func:`get_data` does not fill the image's data cache, and
-``resample_img`` always interpolates (``force_resample=False``, nilearn's padding shortcut,
-gives the same values).
+their data in their header, :func:`get_data` does not fill the data cache of images read from
+files, and ``resample_img`` always interpolates (``force_resample=False``, nilearn's padding
+shortcut, gives the same values).
 """
 
 from __future__ import annotations

@@ -96,13 +96,16 @@ def img_data_dtype(img: SpatialImage) -> np.dtype:
     return np.dtype(dataobj.dtype if hasattr(dataobj, "dtype") else img.get_data_dtype())
 
 
-def get_data(img: SpatialImage) -> np.ndarray:
+def get_data(img: Any) -> np.ndarray:
     """Return the image's data array (scaled), naming the file if it cannot be read.
 
     Parameters
     ----------
-    img : nibabel image
-        The image; its data cache is not filled (the image is left unchanged).
+    img : nibabel image, str, os.PathLike or list of these
+        The image; a path, glob pattern or list is loaded with :func:`check_niimg` first. The
+        data cache of an image read from a file is not filled (a 4D run does not stay in memory
+        with the image); an image whose data are an in-memory array gets that array as its
+        cache, as nilearn does (no copy).
 
     Returns
     -------
@@ -114,13 +117,18 @@ def get_data(img: SpatialImage) -> np.ndarray:
     ValueError
         If the file is truncated or corrupt.
     """
+    if not isinstance(img, SpatialImage):
+        img = check_niimg(img)
     try:
-        return np.asanyarray(img.dataobj)
+        data = np.asanyarray(img.dataobj)
     except (OSError, EOFError, ValueError) as exc:
         raise ValueError(
             f"Could not read the data of {_describe(img)}: {exc}. "
             "The file may be truncated or corrupt; re-create or re-download it."
         ) from exc
+    if isinstance(img.dataobj, np.ndarray) and hasattr(img, "_data_cache"):
+        img._data_cache = data  # the same array: nothing more is held in memory
+    return data
 
 
 def _check_file_size(img: SpatialImage) -> None:

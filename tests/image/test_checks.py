@@ -90,3 +90,18 @@ def test_new_img_like_mgh_float64_data():
     expected = nimage.new_img_like(ref, data, ref.affine)
     assert type(out) is MGHImage
     assert_array_equal(np.asarray(out.dataobj), np.asarray(expected.dataobj))
+
+
+def test_get_data_accepts_paths_and_patterns(tmp_path):
+    volumes = [vol(seed=i) for i in range(2)]
+    for i, one in enumerate(volumes):
+        one.to_filename(tmp_path / f"img_{i}.nii.gz")
+    assert_array_equal(image.get_data(tmp_path / "img_0.nii.gz"), nimage.get_data(volumes[0]))
+    both = image.get_data(str(tmp_path / "img_*.nii.gz"))
+    assert_array_equal(both, nimage.get_data(str(tmp_path / "img_*.nii.gz")))
+    assert both.shape == (4, 5, 3, 2)
+    in_memory = vol()
+    assert image.get_data(in_memory) is np.asarray(in_memory.dataobj)
+    on_disk = nib.load(tmp_path / "img_0.nii.gz")
+    image.get_data(on_disk)
+    assert not on_disk.in_memory  # a file's data are not cached in the image
