@@ -293,7 +293,9 @@ def _warn_no_sform(img: Any) -> None:
 
 def _warn_binary(chunk: np.ndarray) -> None:
     """Warn when the first chunk is binary: continuous/linear interpolation of a mask."""
-    if chunk.size and np.all((chunk == 0) | (chunk == 1)):
+    values = chunk.ravel(order="K")  # a view of a contiguous chunk
+    head = values[:4096]  # most non-binary data show it here: no full pass
+    if values.size and np.all((head == 0) | (head == 1)) and np.all((values == 0) | (values == 1)):
         warnings.warn(
             "Resampling binary images with continuous or linear interpolation. This might lead "
             "to unexpected results. You might consider using nearest interpolation instead.",
