@@ -115,3 +115,11 @@ def test_no_scikit_learn_at_import():
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_tangent_needs_a_group_before_fitting():
+    """As nilearn: one subject raises before any (here degenerate) covariance is fitted."""
+    measure = ConnectivityMeasure(kind="tangent")
+    with pytest.raises(ValueError, match=r"Tangent space parametrization .* group of subjects"):
+        measure.fit_transform([np.ones((100, 40))])
+    assert not hasattr(measure, "mean_")

@@ -339,13 +339,17 @@ default="covariance"
             self.whitening_ = None
         return connectivities
 
+    def _check_group(self, subjects: list[np.ndarray]) -> None:
+        """Tangent vectors are deviations from the group mean: they need several subjects."""
+        if self.kind == "tangent" and len(subjects) <= 1:
+            raise ValueError(
+                "Tangent space parametrization can only be applied to a group of subjects, "
+                f"as it returns deviations to the mean. You provided {len(subjects)} subject."
+            )
+
     def _output(self, subjects, connectivities, confounds) -> np.ndarray:
         if self.kind == "tangent":
-            if len(subjects) <= 1:
-                raise ValueError(
-                    "Tangent space parametrization can only be applied to a group of subjects, "
-                    "as it returns deviations to the mean."
-                )
+            self._check_group(subjects)
             connectivities = [
                 _map_eigenvalues(np.log, self.whitening_ @ c @ self.whitening_)
                 for c in connectivities
@@ -378,6 +382,7 @@ default="covariance"
         """
         del y
         subjects = self._check_input(X, confounds)
+        self._check_group(subjects)  # before fitting, which a single subject may not survive
         connectivities = self._fit(subjects)
         return self._output(subjects, connectivities, confounds)
 

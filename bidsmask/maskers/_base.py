@@ -25,6 +25,7 @@ from nibabel.spatialimages import SpatialImage
 from bidsmask import image, signal
 from bidsmask.image import _reader
 from bidsmask.maskers._output import check_output, to_output
+from bidsmask.maskers._verbose import log_step, verbose_method
 from bidsmask.regions import VoxelSpec, extract, extract_regions
 
 logger = logging.getLogger(__name__)
@@ -403,6 +404,7 @@ class BaseMasker:
 
     # --- transform ------------------------------------------------------------------------
     @images_as_x
+    @verbose_method
     def fit_transform(self, imgs, y=None, confounds=None, sample_mask=None) -> np.ndarray:
         """Fit to ``imgs``, then extract their cleaned signals.
 
@@ -427,13 +429,16 @@ class BaseMasker:
             ``set_output(transform="pandas")``.
         """
         del y
-        self.fit(imgs)
+        with warnings.catch_warnings():  # the images are both the data and the mask's source
+            warnings.filterwarnings("ignore", message=r".*Generation of a mask")
+            self.fit(imgs)
         cleaned, coverage = self._transform(imgs, confounds, sample_mask)
         if hasattr(self, "region_coverage_"):
             self.region_coverage_ = coverage
         return to_output(cleaned, self)
 
     @images_as_x
+    @verbose_method
     def transform(self, imgs, confounds=None, sample_mask=None) -> np.ndarray:
         """Extract cleaned signals: load → resample → smooth → extract → clean.
 
@@ -457,6 +462,7 @@ class BaseMasker:
         """
         return to_output(self._transform(imgs, confounds, sample_mask)[0], self)
 
+    @verbose_method
     def transform_single_imgs(self, imgs, confounds=None, sample_mask=None, copy=True):
         """Extract the cleaned signals of one image (nilearn's name for :meth:`transform`).
 
@@ -506,6 +512,7 @@ class BaseMasker:
         )
         if raw_in_pass:
             specs.append(VoxelSpec(np.ones(img.shape[:3], dtype=bool)))
+        log_step(self, "extracting")
         extraction = extract_regions(
             img,
             specs,
@@ -533,6 +540,7 @@ class BaseMasker:
             del outputs
             all_confounds.append(signal.high_variance_confounds(raw))
             del raw
+        log_step(self, "cleaning")
         cleaned = self._clean_signals(
             signals, all_confounds, confounds, sample_mask, np.dtype(img.get_data_dtype())
         )
@@ -568,6 +576,13 @@ class BaseMasker:
         if target is not None:
             cleaned = cleaned.astype(target)
         return cleaned
+
+    def _mask_on(self, img: SpatialImage) -> nib.Nifti1Image | None:
+        """Return the fitted mask on ``img``'s grid (resampled, nearest, if on another one)."""
+        mask = self.mask_img_
+        if mask is None or same_grid(img.shape, img.affine, mask.shape, mask.affine):
+            return mask
+        return resample_nearest(mask, img.shape, img.affine)
 
     def _plan(self, img: SpatialImage):
         raise NotImplementedError  # pragma: no cover - every masker defines it

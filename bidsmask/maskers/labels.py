@@ -22,6 +22,7 @@ from bidsmask.maskers._base import (
     same_grid,
 )
 from bidsmask.maskers._docs import fill_doc
+from bidsmask.maskers._verbose import log_step, verbose_method
 from bidsmask.regions import LABEL_STRATEGIES, LabelsSpec
 
 logger = logging.getLogger(__name__)
@@ -256,6 +257,7 @@ class NiftiLabelsMasker(BaseMasker):
             keep_masked_labels=self.keep_masked_labels,
         )
 
+    @verbose_method
     def fit(self, imgs=None, y=None) -> NiftiLabelsMasker:
         """Load the labels (and mask), resampling them to the target grid.
 
@@ -281,6 +283,7 @@ class NiftiLabelsMasker(BaseMasker):
                 stacklevel=2,
             )
         self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
+        log_step(self, "load_regions", self.labels_img)
         labels_img = in_memory(image.check_niimg_3d(self.labels_img))
         labels_data = np.asarray(labels_img.dataobj)
         if labels_data.dtype.kind == "f" and not np.isfinite(labels_data).all():
@@ -294,7 +297,11 @@ class NiftiLabelsMasker(BaseMasker):
             labels_img = nib.Nifti1Image(labels_data, labels_img.affine)
         if np.all(labels_data == self.background_label):
             raise ValueError("Image has no label.")
+        if self.mask_img is not None:
+            log_step(self, "load_mask", self.mask_img)
         mask = None if self.mask_img is None else load_mask(self.mask_img)
+        if imgs is not None:
+            log_step(self, "load_data", imgs)
         data_img = None if imgs is None else open_imgs(imgs)
 
         if self.resampling_target is None:
@@ -304,15 +311,20 @@ class NiftiLabelsMasker(BaseMasker):
         if self.resampling_target == "data" and data_img is not None:
             ref = data_img
             if not same_grid(data_img.shape, data_img.affine, labels_img.shape, labels_img.affine):
+                log_step(self, "resample_regions")
                 labels_img = self._resample_labels(labels_img, data_img.shape, data_img.affine)
         elif self.resampling_target == "labels":
             ref = labels_img
+        # as nilearn, a mask is kept on its own grid until the data grid is known
+        self.mask_img_ = mask if ref is None else None
         if mask is not None:
             grid = ref if ref is not None else labels_img
             if not same_grid(grid.shape, grid.affine, mask.shape, mask.affine):
+                log_step(self, "resample_mask")
                 mask = resample_nearest(mask, grid.shape, grid.affine)
         self.labels_img_ = labels_img
-        self.mask_img_ = mask
+        if ref is not None:
+            self.mask_img_ = mask
         # names follow the label values of the atlas as given (before any resampling), so that
         # labels lost to resampling keep their rows and the survivors keep their own names
         self.lut_ = _look_up_table(
@@ -327,7 +339,7 @@ class NiftiLabelsMasker(BaseMasker):
                 # transform, so "No label left" is raised by transform, not by fit
                 fit_mask = None
         spec = self._spec(labels_img, fit_mask)
-        self._fitted_spec = spec if fit_mask is mask else None
+        self._fitted_spec = spec if fit_mask is mask and mask is self.mask_img_ else None
         names = self.lut_.set_index("index")["name"]
         self.region_ids_ = {}
         if self.background_label in self.lut_["index"].tolist():
@@ -341,6 +353,7 @@ class NiftiLabelsMasker(BaseMasker):
             atlas[~mask_data(mask)] = self.background_label
         self.region_atlas_ = nib.Nifti1Image(atlas.astype(np.int32), labels_img.affine)
         self.n_elements_ = spec.n_elements
+        log_step(self, "fit_done")
         return self
 
     @property
@@ -394,6 +407,7 @@ class NiftiLabelsMasker(BaseMasker):
             mask = resample_nearest(mask, img.shape, img.affine)
         return self._spec(labels_img, mask), None, None
 
+    @verbose_method
     def inverse_transform(self, signals):
         """Paint region signals back onto their voxels (3D for 1D input, 4D for 2D input).
 
@@ -408,9 +422,10 @@ class NiftiLabelsMasker(BaseMasker):
             Voxels outside the regions (and the mask) are 0.
         """
         signals = self._check_inverse_input(signals)
+        log_step(self, "inverse_transform")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # already reported by fit
-            spec = self._spec(self.labels_img_, self.mask_img_)
+            spec = self._spec(self.labels_img_, self._mask_on(self.labels_img_))
         shape = self.labels_img_.shape[:3]
         labels = np.asarray(self.labels_img_.dataobj).ravel()[spec.voxels]
         columns = np.searchsorted(spec.region_ids, labels)

@@ -20,6 +20,7 @@ from bidsmask.maskers._base import (
     same_grid,
 )
 from bidsmask.maskers._docs import fill_doc
+from bidsmask.maskers._verbose import log_step, verbose_method
 from bidsmask.regions import MapsSpec
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ class NiftiMapsMasker(BaseMasker):
         self.verbose = verbose
         self.clean_args = clean_args
 
+    @verbose_method
     def fit(self, imgs=None, y=None) -> NiftiMapsMasker:
         """Load the maps (and mask), resampling them to the target grid.
 
@@ -178,9 +180,15 @@ class NiftiMapsMasker(BaseMasker):
         self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
         # a file stays a lazy image: its data is read once here, and dropped after the
         # pseudo-inverse is built (non-finite values count as 0 everywhere, as in nilearn)
+        log_step(self, "load_regions", self.maps_img)
         maps_img = image.check_niimg(self.maps_img, atleast_4d=True)
+        if self.mask_img is not None:
+            log_step(self, "load_mask", self.mask_img)
         mask = None if self.mask_img is None else load_mask(self.mask_img)
+        if imgs is not None:
+            log_step(self, "load_data", imgs)
         data_img = None if imgs is None else open_imgs(imgs)
+        loaded_mask = mask
         if self.resampling_target is None:
             grids = {"maps": maps_img, "mask": mask, "data": data_img}
             check_same_grid({k: v for k, v in grids.items() if v is not None})
@@ -189,6 +197,7 @@ class NiftiMapsMasker(BaseMasker):
             if self.resampling_target != "maps" and not same_grid(
                 ref.shape, ref.affine, maps_img.shape, maps_img.affine
             ):
+                log_step(self, "resample_regions")
                 maps_img = _resample_maps(maps_img, ref.shape, ref.affine)
             if mask is not None and not same_grid(ref.shape, ref.affine, mask.shape, mask.affine):
                 mask = resample_nearest(mask, ref.shape, ref.affine)
@@ -196,8 +205,12 @@ class NiftiMapsMasker(BaseMasker):
             maps_img.shape, maps_img.affine, mask.shape, mask.affine
         ):
             mask = resample_nearest(mask, maps_img.shape, maps_img.affine)
+        if mask is not loaded_mask:
+            log_step(self, "resample_mask")
         self.maps_img_ = maps_img
-        self.mask_img_ = mask
+        # as nilearn, a mask is kept on its own grid until the data grid is known
+        data_grid_unknown = self.resampling_target == "data" and data_img is None
+        self.mask_img_ = loaded_mask if data_grid_unknown else mask
         self._fitted_spec = None
         fit_mask = mask
         if self.resampling_target == "data" and data_img is None and mask is not None:
@@ -206,11 +219,12 @@ class NiftiMapsMasker(BaseMasker):
                 # transform, so "No map left" is raised by transform, not by fit
                 fit_mask = None
         spec = self._spec(maps_img, fit_mask)
-        self._fitted_spec = spec if fit_mask is mask else None
+        self._fitted_spec = spec if fit_mask is self.mask_img_ else None
         self.n_elements_ = int(maps_img.shape[3])
         self.region_ids_ = spec.region_ids
         self.region_voxel_counts_ = spec.voxel_counts
         self.region_coverage_ = spec.coverage
+        log_step(self, "fit_done")
         return self
 
     def _spec(self, maps_img, mask) -> MapsSpec:
@@ -287,6 +301,7 @@ class NiftiMapsMasker(BaseMasker):
 
         return masker_report(self, title, displayed_maps)
 
+    @verbose_method
     def inverse_transform(self, region_signals):
         """Voxel signals ``region_signals @ maps.T`` (3D for 1D input, 4D for 2D input).
 
@@ -301,12 +316,13 @@ class NiftiMapsMasker(BaseMasker):
             Zero outside the mask and outside every map.
         """
         signals = self._check_inverse_input(region_signals)
+        log_step(self, "inverse_transform")
         maps = np.nan_to_num(np.asarray(self.maps_img_.dataobj))
         shape = maps.shape[:3]
         flat = maps.reshape(-1, maps.shape[3])
         support = np.flatnonzero(np.any(flat != 0, axis=1))
         if self.mask_img_ is not None:
-            support = support[mask_data(self.mask_img_).ravel()[support]]
+            support = support[mask_data(self._mask_on(self.maps_img_)).ravel()[support]]
         weights = flat[support]
         if signals.ndim == 1:
             out = np.zeros(flat.shape[0], dtype=np.result_type(signals, weights))

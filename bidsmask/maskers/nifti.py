@@ -19,6 +19,7 @@ from bidsmask.maskers._base import (
     same_grid,
 )
 from bidsmask.maskers._docs import fill_doc
+from bidsmask.maskers._verbose import log_step, verbose_method
 from bidsmask.regions import VoxelSpec
 
 logger = logging.getLogger(__name__)
@@ -145,9 +146,10 @@ class NiftiMasker(BaseMasker):
                 UserWarning,
                 stacklevel=3,
             )
-        logger.info("Computing the mask with strategy %r", self.mask_strategy)
+        logger.debug("Computing the mask with strategy %r", self.mask_strategy)
         return compute(imgs, **fixed, **args)
 
+    @verbose_method
     def fit(self, imgs=None, y=None) -> NiftiMasker:
         """Compute (or load) the mask.
 
@@ -174,7 +176,9 @@ class NiftiMasker(BaseMasker):
         self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
         if imgs is not None:
             check_fit_imgs(imgs)
+            log_step(self, "load_data", imgs)
         if self.mask_img is not None:
+            log_step(self, "load_mask", self.mask_img)
             mask = load_mask(self.mask_img)
             if imgs is not None:
                 warnings.warn(
@@ -190,8 +194,10 @@ class NiftiMasker(BaseMasker):
                 "is passed to mask_img."
             )
         else:
+            log_step(self, "compute_mask")
             mask = self._compute_mask(imgs)
         if self.target_affine is not None or self.target_shape is not None:
+            log_step(self, "resample_mask")
             mask = image.resample_img(
                 mask,
                 target_affine=self.target_affine,
@@ -211,6 +217,7 @@ class NiftiMasker(BaseMasker):
             else self.mask_img_.affine
         )
         self.n_elements_ = int(data.sum())
+        log_step(self, "fit_done")
         return self
 
     def _plan(self, img):
@@ -236,6 +243,7 @@ class NiftiMasker(BaseMasker):
         affine[:3, 3] = affine[:3, :3] @ start + affine[:3, 3]
         return VoxelSpec(data[box]), affine, tuple(int(n) for n in stop - start)
 
+    @verbose_method
     def inverse_transform(self, X):
         """Put voxel signals back into brain space (3D for 1D input, 4D for 2D input).
 
@@ -249,6 +257,7 @@ class NiftiMasker(BaseMasker):
         nibabel.Nifti1Image
         """
         X = self._check_inverse_input(X)
+        log_step(self, "inverse_transform")
         img = masking.unmask(X, self.mask_img_)
         return self._inverse_output(X, img.dataobj, img)
 

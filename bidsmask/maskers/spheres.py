@@ -15,6 +15,7 @@ from bidsmask.maskers._base import (
     same_grid,
 )
 from bidsmask.maskers._docs import fill_doc
+from bidsmask.maskers._verbose import log_step, verbose_method
 from bidsmask.regions import SpheresSpec
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class NiftiSpheresMasker(BaseMasker):
         self.verbose = verbose
         self.clean_args = clean_args
 
+    @verbose_method
     def fit(self, imgs=None, y=None) -> NiftiSpheresMasker:
         """Validate the seeds (and load the mask).
 
@@ -143,7 +145,11 @@ class NiftiSpheresMasker(BaseMasker):
                 raise ValueError(f"{error}Seed #{i} is of length {len(seed)} instead of 3.")
             seeds.append(seed)
         self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
+        if self.mask_img is not None:
+            log_step(self, "load_mask", self.mask_img)
         self.mask_img_ = None if self.mask_img is None else load_mask(self.mask_img)
+        if imgs is not None:
+            log_step(self, "load_data", imgs)
         self.seeds_ = seeds
         self.n_elements_ = len(seeds)
         grid = open_imgs(imgs) if imgs is not None else self.mask_img_
@@ -156,6 +162,7 @@ class NiftiSpheresMasker(BaseMasker):
             self._fitted_spec = (tuple(grid.shape[:3]), np.asarray(grid.affine), spec)
             self.region_voxel_counts_ = spec.voxel_counts
             self.region_coverage_ = spec.coverage
+        log_step(self, "fit_done")
         return self
 
     def _spec(self, img) -> SpheresSpec:
@@ -199,6 +206,7 @@ class NiftiSpheresMasker(BaseMasker):
 
         return masker_report(self, title, displayed_spheres)
 
+    @verbose_method
     def inverse_transform(self, region_signals):
         """Paint each sphere's signal on its voxels (overlaps averaged), on the mask's grid.
 
@@ -218,6 +226,7 @@ class NiftiSpheresMasker(BaseMasker):
             empty in the mask, or if spheres overlap and ``allow_overlap`` is False.
         """
         signals = self._check_inverse_input(region_signals)
+        log_step(self, "inverse_transform")
         if self.mask_img_ is None:
             raise ValueError(
                 "Please provide mask_img at initialization to provide a reference for the "

@@ -259,3 +259,47 @@ def test_maps_removed_by_the_mask_warn_at_transform_as_nilearn():
         masker.fit(_run())
     with pytest.warns(UserWarning, match=r"maps with the following indices were removed: \{1\}"):
         assert masker.transform(_run()).shape == (12, 1)
+
+
+@pytest.mark.parametrize("masker", _single_maskers(), ids=lambda m: type(m).__name__)
+def test_verbose_shows_nilearns_step_messages_on_stdout(masker, capsys):
+    img = _run()
+    masker.fit_transform(img)
+    assert capsys.readouterr().out == ""  # verbose=0: quiet (the steps are only logged)
+    masker.verbose = 1
+    signals = masker.fit_transform(img)
+    first = capsys.readouterr().out
+    for step in ("Finished fit", "Extracting region signals", "Cleaning extracted signals"):
+        assert first.count(step) == 1, first
+    assert first.count("Loading data from") == 1
+    masker.verbose = 2
+    masker.fit(img)
+    assert len(capsys.readouterr().out) > len(first.split("Extracting")[0])
+    masker.verbose = 1
+    if isinstance(masker, NiftiSpheresMasker):
+        masker.set_params(mask_img=nib.Nifti1Image(np.ones((8, 9, 10)), AFFINE)).fit()
+        capsys.readouterr()
+    masker.inverse_transform(signals)
+    assert capsys.readouterr().out.count("Computing image from signals") == 1
+
+
+@pytest.mark.parametrize("kind", ["labels", "maps"])
+def test_mask_stays_on_its_grid_until_the_data_grid_is_known(kind):
+    from nilearn import maskers as reference
+
+    mask = np.zeros((9, 10, 11), dtype=np.uint8)
+    mask[1:7, 1:8, 2:9] = 1
+    mask_img = nib.Nifti1Image(mask, AFFINE)
+    regions = {"labels_img": _labels()} if kind == "labels" else {"maps_img": _maps()}
+    name = "NiftiLabelsMasker" if kind == "labels" else "NiftiMapsMasker"
+    ours = globals()[name](**regions, mask_img=mask_img).fit()
+    ref = getattr(reference, name)(**regions, mask_img=mask_img, standardize=None).fit()
+    assert ours.mask_img_.shape == ref.mask_img_.shape == (9, 10, 11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got, expected = ours.transform(_run()), ref.transform(_run())
+    assert_allclose(got, expected, rtol=1e-5)
+    # nilearn's inverse_transform fails in this state (mask and regions on two grids)
+    back = ours.inverse_transform(np.arange(1.0, 3.0)).get_fdata()
+    assert back.shape == (8, 9, 10) and back.any()
+    assert not back[~np.asarray(ours._mask_on(_labels()).dataobj).astype(bool)].any()
