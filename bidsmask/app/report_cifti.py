@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bidsmask import reports, signal
+from bidsmask import reports
 from bidsmask.app.reporting import ATLAS, SAMPLE_SIZE, RunReport
 from bidsmask.regions import GrayordinateSpec
 
@@ -51,9 +51,8 @@ class GrayordinateReport(RunReport):
 
     def take(self, signals: list, coverages: list) -> None:
         """Remove this report's signals (the last) from the run's list; keep the coverages."""
-        self.raw = signals.pop()
+        self.keep_drawn(signals.pop())
         self.coverage = coverages
-        self.before = signal.clean(self.raw, detrend=True, standardize="zscore_sample")
 
     def finish(self) -> dict:
         """Draw each atlas's coverage histogram; return the run record's ``"Report"`` entry."""

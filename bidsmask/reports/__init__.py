@@ -6,8 +6,8 @@
   :func:`plot_fraction` (e.g. the group-mask overlap), :func:`plot_carpet` (a voxel sample
   before and after cleaning, with FD and censored volumes), :func:`plot_matrix` (ordered by
   network, :func:`order_by_network`), :func:`plot_histogram`, :func:`plot_distributions`,
-  :func:`plot_scatter`, :func:`plot_stacked_bars`; matplotlib is imported only for its colour
-  maps, when the first figure needs one;
+  :func:`plot_scatter`, :func:`plot_stacked_bars`; :func:`carpet_rows` (the voxels a carpet
+  plot draws); colour maps are lookup tables of their own (``_colours``), no plotting library;
 - pages (jinja2, autoescaping): :class:`Page` of :class:`Section` holding :class:`Table` and
   :class:`Figure`, rendered by :func:`render`; :class:`HTMLReport` is the maskers'
   ``generate_report()`` result.
@@ -18,6 +18,7 @@ Used by the app (:mod:`bidsmask.app.reporting`) and by the maskers.
 from bidsmask.reports._brains import plot_atlas, plot_fraction, plot_mask, slice_positions, to_ras
 from bidsmask.reports._charts import plot_distributions, plot_scatter, plot_stacked_bars
 from bidsmask.reports._plots import (
+    carpet_rows,
     network_of,
     order_by_network,
     plot_carpet,
@@ -35,6 +36,7 @@ __all__ = [
     "Section",
     "Table",
     "data_uri",
+    "carpet_rows",
     "network_of",
     "order_by_network",
     "plot_atlas",

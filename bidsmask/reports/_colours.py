@@ -1,19 +1,15 @@
-"""Colours of the figures: matplotlib's colour maps as lookup tables, and the alert colour.
+"""Colours of the figures: colour maps as lookup tables built from anchor colours, the alert colour.
 
-matplotlib is imported only for its colour maps (``RdBu_r`` for matrices, ``gray`` for carpet
-plots, ``viridis`` for fractions, ``tab20`` for atlas regions), when the first figure needs one;
-``import bidsmask`` never imports it, and nothing is drawn with it (no backend is chosen). Its
-import needs a writable config folder: unless ``MPLCONFIGDIR`` is set or matplotlib's own folders
-are already there and writable, ``MPLCONFIGDIR`` is pointed at a private folder in the temporary
-folder, so a read-only container or a home folder that must stay untouched works.
+Four maps, as matplotlib names them: ``RdBu_r`` (matrices; ColorBrewer's 11-class RdBu,
+reversed), ``gray`` (carpet plots), ``viridis`` (fractions; every 17th colour of its 256) and
+``tab20`` (atlas regions; Tableau's 20 colours). A map is its anchors linearly interpolated to
+:data:`LEVELS` colours, as matplotlib builds a map from a colour list; no plotting library is
+imported to draw a figure.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -22,50 +18,47 @@ ALERT = (214, 39, 40)
 #: Number of colours of a colour map's lookup table (the palette's last entry is for NaN).
 LEVELS = 255
 
-
-def _user_dirs_ready() -> bool:
-    """Tell whether matplotlib's default config and cache folders exist and are writable.
-
-    They are never created here: bidsmask leaves nothing in a home folder it did not find set up.
-    """
-    home = os.path.expanduser("~")
-    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
-    folders = [Path(config) / "matplotlib", Path(cache) / "matplotlib"]
-    return all(f.is_dir() and os.access(f, os.W_OK) for f in folders)
-
-
-def _private_config_dir() -> str:
-    """Return a folder of this user's in the temporary folder (kept: the font cache is reused)."""
-    folder = Path(tempfile.gettempdir()) / f"bidsmask-matplotlib-{os.getuid()}"
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-        if folder.stat().st_uid == os.getuid() and os.access(folder, os.W_OK):
-            return str(folder)
-    except OSError:
-        pass
-    return tempfile.mkdtemp(prefix="bidsmask-matplotlib-")
+_ANCHORS = {
+    "RdBu_r": "053061 2166ac 4393c3 92c5de d1e5f0 f7f7f7 fddbc7 f4a582 d6604d b2182b 67001f",
+    "gray": "000000 ffffff",
+    "viridis": (
+        "440154 481a6c 472f7d 414487 39568c 31688e 2a788e 23888e 1f988b 22a884 35b779 54c568 "
+        "7ad151 a5db36 d2e21b fde725"
+    ),
+}
+#: Listed colours (not interpolated).
+_LISTED = {
+    "tab20": (
+        "1f77b4 aec7e8 ff7f0e ffbb78 2ca02c 98df8a d62728 ff9896 9467bd c5b0d5 8c564b c49c94 "
+        "e377c2 f7b6d2 7f7f7f c7c7c7 bcbd22 dbdb8d 17becf 9edae5"
+    ),
+}
 
 
-def _colormaps():
-    """Return matplotlib's colour-map registry, importing matplotlib in a writable config folder."""
-    if "MPLCONFIGDIR" not in os.environ and not _user_dirs_ready():
-        os.environ["MPLCONFIGDIR"] = _private_config_dir()
-    import matplotlib
-
-    return matplotlib.colormaps
+def _rgb(colours: str) -> np.ndarray:
+    return np.array([[int(c[i : i + 2], 16) for i in (0, 2, 4)] for c in colours.split()])
 
 
 @functools.cache
 def lookup_table(name: str) -> np.ndarray:
     """Return a colour map as :data:`LEVELS` RGB colours (``uint8``), low to high.
 
-    ``tab20`` (a list of 20 colours) gives its 20 colours.
+    ``tab20`` (a list of colours) gives its 20 colours.
+
+    Examples
+    --------
+    >>> lookup_table("gray")[[0, 127, 254]].tolist()
+    [[0, 0, 0], [128, 128, 128], [255, 255, 255]]
     """
-    cmap = _colormaps()[name]
-    colours = getattr(cmap, "colors", None) if cmap.N < LEVELS else None
-    rgba = np.asarray(colours) if colours is not None else cmap(np.linspace(0, 1, LEVELS))
-    table = (np.asarray(rgba)[:, :3] * 255).round().astype(np.uint8)
+    if name in _LISTED:
+        table = _rgb(_LISTED[name]).astype(np.uint8)
+    else:
+        anchors = _rgb(_ANCHORS[name]).astype(float)
+        where = np.linspace(0, len(anchors) - 1, LEVELS)
+        table = np.column_stack(
+            [np.interp(where, np.arange(len(anchors)), anchors[:, k]) for k in range(3)]
+        )
+        table = np.floor(table + 0.5).astype(np.uint8)
     table.flags.writeable = False
     return table
 

@@ -190,6 +190,35 @@ def plot_histogram(
     return drawing
 
 
+def carpet_rows(
+    n_voxels: int, groups: Sequence[tuple[str, int]] = (), max_rows: int = 600
+) -> tuple[slice, list[tuple[str, int]]]:
+    """Return the voxels a carpet plot draws (every k-th, at most ``max_rows``) and their groups.
+
+    A panel is a few hundred pixels high: more rows would not show. Callers can thin their
+    sample with this before cleaning it (:func:`plot_carpet` does the same thinning).
+
+    Returns
+    -------
+    rows : slice
+        ``slice(None, None, k)``.
+    groups : list of (str, int)
+        Each group's name and number of rows drawn.
+
+    Examples
+    --------
+    >>> carpet_rows(10, [("A", 4), ("B", 6)], max_rows=5)
+    (slice(None, None, 2), [('A', 2), ('B', 3)])
+    """
+    step = max(1, int(np.ceil(n_voxels / max_rows)))
+    edges = np.cumsum([0] + [n for _, n in groups])
+    drawn = -(-edges // step)  # rows drawn before each edge
+    groups = [
+        (name, int(b - a)) for (name, _), a, b in zip(groups, drawn[:-1], drawn[1:], strict=True)
+    ]
+    return slice(None, None, step), groups
+
+
 def plot_carpet(
     before: np.ndarray,
     after: np.ndarray,
@@ -232,16 +261,8 @@ def plot_carpet(
     censored = np.setdiff1d(np.arange(n_volumes), kept)
     full = np.full(before.shape, np.nan)
     full[kept] = after
-    # at most max_rows voxels are drawn (every k-th): a panel is a few hundred pixels high
-    step = max(1, int(np.ceil(before.shape[1] / max_rows)))
-    if step > 1:
-        before, full = before[:, ::step], full[:, ::step]
-        edges = np.cumsum([0] + [n for _, n in groups])
-        drawn = -(-edges // step)  # rows drawn before each edge
-        groups = [
-            (name, int(b - a))
-            for (name, _), a, b in zip(groups, drawn[:-1], drawn[1:], strict=True)
-        ]
+    rows, groups = carpet_rows(before.shape[1], groups, max_rows)
+    before, full = before[:, rows], full[:, rows]
     drawing = Drawing(750, 500)
     left, width = 95.0, 640.0
     xlim = (-0.5, n_volumes - 0.5)

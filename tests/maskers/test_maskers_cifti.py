@@ -183,7 +183,6 @@ def test_sklearn_clone_and_pickle(files):
 
 
 def test_generate_report(files, tmp_path):
-    pytest.importorskip("matplotlib")
     _, _, dtseries, dlabel = files
     masker = CiftiLabelsMasker(dlabel).fit(dtseries)
     report = masker.generate_report()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bidsmask.reports._colours import LEVELS, palette, to_hex, to_indices
+from bidsmask.reports._colours import LEVELS, lookup_table, palette, to_hex, to_indices
 from bidsmask.reports._png import encode_png
 from bidsmask.reports._svg import Axes, Drawing, nice_ticks, padded, tick_labels
 
@@ -88,6 +88,17 @@ def test_colour_indices_and_palettes():
     assert to_hex(gray[LEVELS]) == "#d62728"
     rdbu = palette("RdBu_r")
     assert rdbu[0, 2] > rdbu[0, 0] and rdbu[LEVELS - 1, 0] > rdbu[LEVELS - 1, 2]  # blue to red
+
+
+# out of 255: matplotlib samples its 256-colour table; viridis from 16 anchors misses the
+# small dip of blue at its yellow end by 7
+@pytest.mark.parametrize(("name", "tolerance"), [("RdBu_r", 2), ("gray", 0.5), ("viridis", 7)])
+def test_colour_maps_match_matplotlibs(name, tolerance):
+    colormaps = pytest.importorskip("matplotlib").colormaps
+    expected = colormaps[name](np.linspace(0, 1, LEVELS))[:, :3] * 255
+    assert np.abs(lookup_table(name) - expected).max() <= tolerance
+    tab20 = np.asarray(colormaps["tab20"].colors) * 255
+    np.testing.assert_array_equal(lookup_table("tab20"), np.round(tab20))
 
 
 def test_text_and_attributes_are_escaped():
