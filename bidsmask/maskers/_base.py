@@ -44,8 +44,13 @@ def same_grid(shape_a, affine_a, shape_b, affine_b) -> bool:
     )
 
 
-def check_same_grid(images: dict[str, SpatialImage]) -> None:
-    """Raise a ValueError naming every image whose grid differs from the first one's."""
+def check_same_grid(images: dict[str, SpatialImage], at_transform: bool = False) -> None:
+    """Raise a ValueError naming every image whose grid differs from the first one's.
+
+    At ``fit`` the message starts as nilearn's ("Following field of view errors were
+    detected"); at ``transform`` (``at_transform``) with nilearn's "Images have incompatible
+    shapes." or "Images have different affine matrices.".
+    """
     names = list(images)
     first = images[names[0]]
     mismatched = [
@@ -57,9 +62,16 @@ def check_same_grid(images: dict[str, SpatialImage]) -> None:
         details = "; ".join(
             f"{n}: shape {tuple(images[n].shape[:3])}" for n in [names[0], *mismatched]
         )
+        first_shape = tuple(first.shape[:3])
+        if not at_transform:
+            lead = "Following field of view errors were detected"
+        elif any(tuple(images[n].shape[:3]) != first_shape for n in mismatched):
+            lead = "Images have incompatible shapes."
+        else:
+            lead = "Images have different affine matrices."
         raise ValueError(
-            f"Following field of view errors were detected: {details} (or their affines "
-            "differ). Resample the images to one grid, or set resampling_target."
+            f"{lead}: {details} (or their affines differ). Resample the images to one grid, "
+            "or set resampling_target."
         )
 
 
@@ -67,7 +79,9 @@ def in_memory(img: SpatialImage, data: np.ndarray | None = None) -> nib.Nifti1Im
     """Return a NIfTI image holding its data in memory (picklable, no open file)."""
     if data is None:
         data = np.asanyarray(img.dataobj)
-    return nib.Nifti1Image(np.asarray(data), img.affine)
+    out = nib.Nifti1Image(np.asarray(data), img.affine)
+    image.get_data(out)  # its array is its data cache: reading it later changes nothing
+    return out
 
 
 def _not_images(imgs: Any) -> TypeError:

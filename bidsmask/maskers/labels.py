@@ -383,7 +383,7 @@ class NiftiLabelsMasker(BaseMasker):
             grids = {"labels": labels_img, "data": img}
             if mask is not None:
                 grids["mask"] = mask
-            check_same_grid(grids)
+            check_same_grid(grids, at_transform=True)
             return self._spec(labels_img, mask), None, None
         if self.resampling_target == "labels":
             if same_grid(img.shape, img.affine, labels_img.shape, labels_img.affine):

@@ -256,7 +256,7 @@ class NiftiMapsMasker(BaseMasker):
             grids = {"maps": maps_img, "data": img}
             if mask is not None:
                 grids["mask"] = mask
-            check_same_grid(grids)
+            check_same_grid(grids, at_transform=True)
         elif self.resampling_target == "data":
             if not same_grid(img.shape, img.affine, maps_img.shape, maps_img.affine):
                 warnings.warn(

@@ -303,3 +303,24 @@ def test_mask_stays_on_its_grid_until_the_data_grid_is_known(kind):
     back = ours.inverse_transform(np.arange(1.0, 3.0)).get_fdata()
     assert back.shape == (8, 9, 10) and back.any()
     assert not back[~np.asarray(ours._mask_on(_labels()).dataobj).astype(bool)].any()
+
+
+def test_grid_errors_at_transform_use_nilearns_words():
+    masker = NiftiLabelsMasker(_labels(), resampling_target=None).fit()
+    moved = nib.Nifti1Image(np.asarray(_run().dataobj), np.diag([2.0, 2.0, 3.0, 1.0]))
+    with pytest.raises(ValueError, match="Images have different affine matrices."):
+        masker.transform(moved)
+    with pytest.raises(ValueError, match="Images have incompatible shapes."):
+        masker.transform(_run(shape=(8, 9, 11, 3)))
+    with pytest.raises(ValueError, match="Following field of view errors were detected"):
+        NiftiLabelsMasker(_labels(), mask_img=moved.slicer[..., 0], resampling_target=None).fit()
+
+
+def test_fitted_images_keep_their_joblib_hash_when_read():
+    joblib = pytest.importorskip("joblib")
+    from bidsmask.image import get_data
+
+    masker = NiftiMasker(mask_img=nib.Nifti1Image(np.ones((8, 9, 10)), AFFINE)).fit(_run())
+    before = joblib.hash(masker.mask_img_)
+    get_data(masker.mask_img_)
+    assert joblib.hash(masker.mask_img_) == before
