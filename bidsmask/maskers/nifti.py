@@ -205,7 +205,9 @@ class NiftiMasker(BaseMasker):
                 interpolation="nearest",
             )
         data = np.asarray(mask.dataobj).astype(bool)
-        if not data.any():
+        # as nilearn, a computed mask may be empty (a template far from the images); a given
+        # one may not (load_mask refuses it), nor can resampling empty it
+        if not data.any() and self.mask_img is not None:
             raise ValueError(
                 "The mask is invalid as it is empty: it masks all data "
                 "(after resampling, it selects no voxel)."
