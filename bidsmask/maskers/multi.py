@@ -149,6 +149,7 @@ class MultiNiftiMasker(_MultiImages, NiftiMasker):
     """
 
     __init__ = _with_n_jobs(NiftiMasker)
+    _empty_computed_mask_ok = True  # as nilearn's compute_multi_* masks
 
     def _compute_mask(self, imgs):
         if not is_multi(imgs):

@@ -86,6 +86,7 @@ class NiftiMasker(BaseMasker):
     """
 
     _fitted_attribute = "mask_img_"
+    _empty_computed_mask_ok = False
 
     def __init__(
         self,
@@ -205,9 +206,9 @@ class NiftiMasker(BaseMasker):
                 interpolation="nearest",
             )
         data = np.asarray(mask.dataobj).astype(bool)
-        # as nilearn, a computed mask may be empty (a template far from the images); a given
-        # one may not (load_mask refuses it), nor can resampling empty it
-        if not data.any() and self.mask_img is not None:
+        # as nilearn, only MultiNiftiMasker accepts an empty computed mask (a template far from
+        # the images); a given mask may never be empty (load_mask refuses it) nor be emptied
+        if not data.any() and (self.mask_img is not None or not self._empty_computed_mask_ok):
             raise ValueError(
                 "The mask is invalid as it is empty: it masks all data "
                 "(after resampling, it selects no voxel)."

@@ -326,18 +326,21 @@ def test_fitted_images_keep_their_joblib_hash_when_read():
     assert joblib.hash(masker.mask_img_) == before
 
 
-def test_computed_mask_may_be_empty_as_nilearn():
+def test_multi_computed_mask_may_be_empty_as_nilearn():
     from nilearn.maskers import MultiNiftiMasker as Reference
 
-    imgs = [_run(seed=1), _run(seed=2)]  # near the origin: the template's brain is elsewhere
+    rng = np.random.default_rng(5)  # a 7 mm field of view at the origin: no grey matter there
+    imgs = [nib.Nifti1Image(rng.random((7, 8, 9, 5)), np.eye(4)) for _ in range(2)]
     ours = MultiNiftiMasker(mask_strategy="gm-template").fit(imgs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = Reference(mask_strategy="gm-template").fit(imgs)
     assert ours.n_elements_ == int(ref.mask_img_.get_fdata().sum())
     assert_allclose(ours.mask_img_.get_fdata(), ref.mask_img_.get_fdata())
-    if ours.n_elements_ == 0:
-        with pytest.raises(ValueError, match="The mask is empty"):
-            ours.transform(imgs)
+    assert ours.n_elements_ == 0
+    with pytest.raises(ValueError, match="The mask is empty"):
+        ours.transform(imgs)
     with pytest.raises(ValueError, match="The mask is invalid as it is empty"):
         NiftiMasker(mask_img=nib.Nifti1Image(np.zeros((8, 9, 10)), AFFINE)).fit()
+    with pytest.raises(ValueError, match="masks all data"):  # NiftiMasker refuses it, as nilearn
+        NiftiMasker(mask_strategy="gm-template").fit(imgs[0])
