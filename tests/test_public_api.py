@@ -345,6 +345,7 @@ PUBLIC_NAMES = {
         "filter_and_mask",
         "labels",
         "maps",
+        "mask_logger",
         "nifti",
         "spheres",
     ),

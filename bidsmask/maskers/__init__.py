@@ -6,6 +6,7 @@ runtime; ``sklearn.base.clone``, pipelines and pickling work when it is installe
 """
 
 from bidsmask.maskers._base import BaseMasker, NotFittedError
+from bidsmask.maskers._verbose import mask_logger
 from bidsmask.maskers.cifti import CiftiLabelsMasker
 from bidsmask.maskers.labels import NiftiLabelsMasker
 from bidsmask.maskers.maps import NiftiMapsMasker
@@ -25,4 +26,5 @@ __all__ = [
     "NiftiSpheresMasker",
     "NotFittedError",
     "filter_and_mask",
+    "mask_logger",
 ]

@@ -37,10 +37,18 @@ STEPS = {
 
 
 def describe(img: Any, verbose: int) -> str:
-    """Describe an image (or a list of them) for a step message, in more detail from 2."""
+    """Describe an image (or a list of them) for a step message, in more detail from 2.
+
+    A list is summed up by its first item at 1; from 2 every item is shown, except that a
+    list of in-memory images shows its first and last at 2 (their affines are long).
+    """
     if isinstance(img, (list, tuple)):
-        if verbose >= 2 or len(img) <= 1:
+        in_memory = any(isinstance(one, SpatialImage) for one in img)
+        if len(img) <= 1 or verbose >= 3 or (verbose == 2 and not in_memory):
             return "[" + ", ".join(describe(one, verbose) for one in img) + "]"
+        if verbose == 2:
+            first, last = describe(img[0], verbose), describe(img[-1], verbose)
+            return f"[{first}, ..., {last}] ({len(img)} images)"
         return f"[{describe(img[0], verbose)}, ... ({len(img)} images)]"
     if isinstance(img, (str, os.PathLike)):
         return str(img) if verbose >= 2 else os.path.basename(str(img))
@@ -51,6 +59,35 @@ def describe(img: Any, verbose: int) -> str:
             text = f"{text[:-1]}, affine=[{affine}])"
         return text
     return type(img).__name__
+
+
+def mask_logger(step: str, img: Any = None, verbose: int = 0) -> None:
+    """Log one of the maskers' steps, as nilearn's ``mask_logger`` (shown on stdout from 1).
+
+    Parameters
+    ----------
+    step : str
+        One of "cleaning", "compute_mask", "extracting", "fit_done", "inverse_transform",
+        "load_data", "load_mask", "load_regions", "resample_mask", "resample_regions".
+    img : image, path, list of them or None, default=None
+        The image a "load_*" step names; without it (or at ``verbose=0``) those steps say
+        nothing, as nilearn's.
+    verbose : int, default=0
+        0: logged only; 1: also shown on standard output; 2 and more: images in more detail.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``step``.
+    """
+    if step not in STEPS:
+        raise ValueError(f"'step' must be one of {sorted(STEPS)}; got {step!r}.")
+    level = int(verbose or 0)
+    if "{}" in STEPS[step] and (img is None or level < 1):
+        return
+    text = STEPS[step].format(describe(img, level)) if "{}" in STEPS[step] else STEPS[step]
+    with _shown(level):
+        logger.info(text)
 
 
 def log_step(masker: Any, step: str, img: Any = None) -> None:

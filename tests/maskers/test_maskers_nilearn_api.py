@@ -344,3 +344,25 @@ def test_multi_computed_mask_may_be_empty_as_nilearn():
         NiftiMasker(mask_img=nib.Nifti1Image(np.zeros((8, 9, 10)), AFFINE)).fit()
     with pytest.raises(ValueError, match="masks all data"):  # NiftiMasker refuses it, as nilearn
         NiftiMasker(mask_strategy="gm-template").fit(imgs[0])
+
+
+def test_mask_logger_shows_steps_from_verbose_1(capsys, tmp_path):
+    from bidsmask.maskers import mask_logger
+
+    path = tmp_path / "bold.nii.gz"
+    nib.save(_run(), path)
+    mask_logger("load_data", img=path, verbose=0)
+    mask_logger("fit_done", verbose=0)
+    assert capsys.readouterr().out == ""
+    out = {}
+    for verbose in (1, 2, 3):
+        mask_logger("load_data", img=[_run()] * 4, verbose=verbose)
+        out[verbose] = capsys.readouterr().out
+    assert out[1].startswith("Loading data from") and len(out[1]) < len(out[2]) < len(out[3])
+    mask_logger("load_data", img=path, verbose=1)
+    short = capsys.readouterr().out
+    mask_logger("load_data", img=path, verbose=2)
+    assert short == "Loading data from bold.nii.gz\n"
+    assert capsys.readouterr().out == f"Loading data from {path}\n"
+    with pytest.raises(ValueError, match="'step' must be one of"):
+        mask_logger("unknown")
