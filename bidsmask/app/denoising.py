@@ -1,8 +1,8 @@
 """Group level: how well each denoising strategy removed motion, on this dataset.
 
-For each space × atlas × strategy, over the runs of all participants that finished that strategy
-(or, with ``--combine-runs``, the combined runs of each participant × session × task — one row
-each instead of one per run), with the maths of :mod:`bidsmask.quality`:
+For each task × space × atlas × strategy, over the runs of all participants that finished that
+strategy (or, with ``--combine-runs``, the combined runs of each participant × session × task —
+one row each instead of one per run), with the maths of :mod:`bidsmask.quality`:
 
 - **QC-FC**: per edge, the correlation across runs between its Pearson correlation
   (``meas-PearsonCorrelation``; the measure the literature uses) and the run's mean framewise
@@ -10,7 +10,7 @@ each instead of one per run), with the maths of :mod:`bidsmask.quality`:
   means). A partial correlation controlling for ``age`` and ``sex`` when the dataset's
   ``participants.tsv`` (``BIDS_DIR``, else the fMRIPrep folder) has them for every participant
   and they vary (``sex``/``gender`` as indicators of its levels). Written as
-  ``space-…_atlas-…_meas-QCFC_desc-<strategy>_relmat.tsv`` (+ ``.json``);
+  ``task-…_space-…_atlas-…_meas-QCFC_desc-<strategy>_relmat.tsv`` (+ ``.json``);
 - summaries: median |QC-FC|, % of edges with p < 0.05 uncorrected and after Benjamini–Hochberg;
 - **distance dependence**: Spearman correlation between QC-FC and the distance between region
   centroids, from the atlas files at the output root (labels: voxel centroid; maps: weighted
@@ -22,7 +22,7 @@ each instead of one per run), with the maths of :mod:`bidsmask.quality`:
   (a combined row counts the sum over its runs).
 
 With fewer than 3 participants or 3 rows, a measure is ``n/a`` and ``reason`` says why.
-One row per space × atlas × strategy in ``desc-denoising_qc.tsv`` (+ ``.json``).
+One row per task × space × atlas × strategy in ``desc-denoising_qc.tsv`` (+ ``.json``).
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ REFERENCES = [
     "powerful approach to multiple testing. J R Stat Soc B 57:289.",
 ]
 COLUMNS = {
+    "task": "Task of the runs: rest and task runs are never pooled.",
     "space": "Output space (with ':res-<r>' when fMRIPrep gave one).",
     "atlas": "Atlas (and segmentation), as in the file names.",
     "strategy": "Denoising strategy.",
@@ -150,7 +151,7 @@ def denoising_quality(config: Config, records: list[dict]) -> list[Path]:
         "References": REFERENCES,
     }
     writer.write_json(out / "desc-denoising_qc.json", sidecar)
-    logger.info("Denoising quality: %d space × atlas × strategy row(s).", len(rows))
+    logger.info("Denoising quality: %d task × space × atlas × strategy row(s).", len(rows))
     return [*written, out / "desc-denoising_qc.tsv", out / "desc-denoising_qc.json"]
 
 
@@ -231,7 +232,7 @@ def _observations(ents, strategy, info, fd, tdof, unit, out) -> list[dict]:
             continue
         if rel_ents.get("meas") != SOURCE_MEASURE:
             continue
-        name = outputs.group_filename({**rel_ents, "meas": "QCFC"}, "relmat")
+        name = outputs.group_filename({**rel_ents, "meas": "QCFC"}, "relmat", per_task=True)
         found.append(
             {
                 "group_name": name,
@@ -326,6 +327,7 @@ def _strategy_row(out, name, strategy, members, participants, centroids):
     first = members[0]
     ents = first["entities"]
     row = {
+        "task": ents.get("task", "n/a"),
         "space": first["space"],
         "atlas": ents["atlas"] + (f":{ents['seg']}" if "seg" in ents else ""),
         "strategy": strategy,

@@ -12,7 +12,8 @@ after the run's outputs) and writes, at the root of OUTPUT_DIR:
   ``.json``): the voxels present in at least ``--group-mask-threshold`` of the runs' masks
   (:func:`bidsmask.masking.intersect_masks` semantics, largest connected component kept); none
   in native spaces (``T1w`` …), where each participant has its own grid;
-- per space × atlas × strategy × measure, ``space-…_atlas-…_meas-…_desc-<strategy>_relmat.tsv``
+- per task × space × atlas × strategy × measure,
+  ``task-…_space-…_atlas-…_meas-…_desc-<strategy>_relmat.tsv``
   (+ ``.json``): the average over runs of the run matrices — correlations (Pearson and partial)
   averaged in Fisher z space (:func:`bidsmask.connectivity.fisher_z_average`), covariances
   arithmetically; an entry missing in a run (region below the minimum coverage) is averaged over
@@ -239,7 +240,7 @@ def group_masks(output_dir: Path, records: list[dict], threshold: float) -> list
 
 
 def group_connectivity(output_dir: Path, records: list[dict]) -> list[Path]:
-    """Write the group-average matrix of each space × atlas × strategy × measure."""
+    """Write the group-average matrix of each task × space × atlas × strategy × measure."""
     groups: dict[tuple, list[Path]] = defaultdict(list)
     for record in records:
         for info in (record.get("Strategies") or {}).values():
@@ -248,7 +249,9 @@ def group_connectivity(output_dir: Path, records: list[dict]) -> list[Path]:
             for rel in info.get("Outputs", []):
                 ents, suffix = outputs.parse_output(rel)
                 if suffix == "relmat" and rel.endswith(".tsv"):
-                    groups[outputs.group_filename(ents, "relmat")].append(output_dir / rel)
+                    groups[outputs.group_filename(ents, "relmat", per_task=True)].append(
+                        output_dir / rel
+                    )
     written = []
     for name, files in sorted(groups.items()):
         ents, _ = outputs.parse_output(name)

@@ -194,7 +194,7 @@ def _overlap_sections(out: Path, records: list[dict], written: list[Path]) -> li
 
 def _matrix_sections(out: Path, written: list[Path]) -> list:
     section = reports.Section("Group-average connectivity", "group-matrices")
-    for path in sorted(out.glob("space-*_relmat.tsv")):
+    for path in sorted(out.glob("*_relmat.tsv")):
         ents, _ = outputs.parse_output(path)
         if ents.get("meas") == "QCFC":
             continue
@@ -251,7 +251,12 @@ def _quality_sections(out: Path, written: list[Path]) -> list:
             if f"tdof_{cause}_mean" in frame
         }
         if parts:
-            labels = [f"{a} / {s}" for a, s in zip(frame["atlas"], frame["strategy"], strict=True)]
+            keys = (
+                ["atlas", "strategy"]
+                if frame.get("task", pd.Series()).nunique() < 2
+                else ["task", "atlas", "strategy"]
+            )
+            labels = [" / ".join(map(str, row)) for row in frame[keys].itertuples(index=False)]
             fig = reports.plot_stacked_bars(labels, parts, "temporal degrees of freedom lost")
             src = _save(out, "desc-tdofLost_qc", fig, written)
             caption = "Mean temporal degrees of freedom lost per run, by cause."
@@ -260,11 +265,14 @@ def _quality_sections(out: Path, written: list[Path]) -> list:
 
 
 def _tdof_against_qcfc(out: Path, frame: pd.DataFrame, written: list[Path]) -> list:
-    """Per space × atlas: mean tDOF lost against median |QC-FC|, one labelled point per strategy."""
+    """Per task × space × atlas: mean tDOF lost against median |QC-FC|, a point per strategy."""
     if not {"tdof_lost_mean", "median_abs_qcfc"} <= set(frame.columns):
         return []
     figures = []
-    for (space, atlas), rows in frame.groupby(["space", "atlas"], sort=True):
+    frame = frame if "task" in frame else frame.assign(task=None)  # written before tasks split
+    groups = frame.groupby(["task", "space", "atlas"], sort=True, dropna=False)
+    for (task, space, atlas), rows in groups:
+        task = task if isinstance(task, str) else None
         if not rows["median_abs_qcfc"].notna().any():
             continue
         fig = reports.plot_scatter(
@@ -276,10 +284,11 @@ def _tdof_against_qcfc(out: Path, frame: pd.DataFrame, written: list[Path]) -> l
         )
         space_name, _, res = str(space).partition(":res-")
         atlas_name, _, seg = str(atlas).partition(":")
-        ents = {"space": space_name, "atlas": atlas_name, "seg": seg or None, "res": res or None}
-        name = naming.build_filename({**ents, "desc": "tdofQCFC"}, "qc", "")
+        ents = {"task": task, "space": space_name, "atlas": atlas_name, "seg": seg or None}
+        name = naming.build_filename({**ents, "res": res or None, "desc": "tdofQCFC"}, "qc", "")
         src = _save(out, name, fig, written)
-        caption = f"Median |QC-FC| against the mean tDOF lost, per strategy: {space}, {atlas}."
+        where = f"{space}, {atlas}" + (f", task {task}" if task else "")
+        caption = f"Median |QC-FC| against the mean tDOF lost, per strategy: {where}."
         figures.append(reports.Figure(src, caption))
     return figures
 

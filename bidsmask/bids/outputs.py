@@ -36,6 +36,9 @@ from bidsmask.bids import naming
 _ENTITY = re.compile(r"([a-z]+)-([A-Za-z0-9]+)")
 #: Entities that identify a run (dropped from group-level names; ``space``/``res`` stay).
 RUN_ENTITIES = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo", "part")
+#: Entities that tell one participant's repeated acquisitions apart; a group-level statistic of
+#: the runs' data (a group-average matrix, QC-FC) pools over these only, never over tasks.
+REPEAT_ENTITIES = ("sub", "ses", "run")
 
 
 def sidecar_path(path: Path | str) -> Path:
@@ -199,15 +202,20 @@ def parse_output(path: Path | str) -> tuple[dict[str, str], str]:
     return dict(_ENTITY.findall(stem)), stem.rsplit("_", 1)[-1]
 
 
-def group_filename(entities: Mapping[str, str], suffix: str) -> str:
+def group_filename(entities: Mapping[str, str], suffix: str, per_task: bool = False) -> str:
     """Name the group-level file that summarises participant outputs with these entities.
 
     The run's entities (:data:`RUN_ENTITIES`) are dropped; ``space``, ``atlas``, ``meas`` … stay.
+    With ``per_task``, only participant, session and run (:data:`REPEAT_ENTITIES`) are dropped:
+    matrices of a resting-state and a task run are summarised apart.
 
     Examples
     --------
     >>> group_filename({"sub": "01", "task": "rest", "space": "MNI", "desc": "group"}, "mask")
     'space-MNI_desc-group_mask'
+    >>> group_filename({"sub": "01", "task": "rest", "run": "1", "meas": "QCFC"}, "relmat", True)
+    'task-rest_meas-QCFC_relmat'
     """
-    kept = {k: v for k, v in entities.items() if k not in RUN_ENTITIES}
+    dropped = REPEAT_ENTITIES if per_task else RUN_ENTITIES
+    kept = {k: v for k, v in entities.items() if k not in dropped}
     return naming.build_filename(kept, suffix, "")

@@ -216,19 +216,22 @@ def test_dlabel_path_atlas_with_its_own_label_table(cifti_dataset, tmp_path):
 
 def test_group_level_averages_cifti_matrices(out, cifti_dataset):
     assert main([str(cifti_dataset), str(out), "group"]) == 0
-    name = f"{CIFTI_ENTS}_meas-PearsonCorrelation_desc-simple_relmat"
-    group = pd.read_csv(out / f"{name}.tsv", sep="\t", index_col=0)
-    pconn = nib.load(out / f"{name}.pconn.nii")
-    assert pconn.nifti_header.get_intent()[0] == "ConnParcels"
-    assert_allclose(np.asarray(pconn.dataobj), group.to_numpy(), atol=1e-6)
-    runs = sorted(
-        (out / "sub-01/func").glob("*space-fsLR*PearsonCorrelation_desc-simple_relmat.tsv")
-    )
-    assert len(runs) == 3
-    matrices = [pd.read_csv(r, sep="\t", index_col=0).to_numpy() for r in runs]
-    z = np.mean([np.arctanh(np.clip(m, -0.9999999, 0.9999999)) for m in matrices], axis=0)
-    off = ~np.eye(len(group), dtype=bool)
-    assert_allclose(group.to_numpy()[off], np.tanh(z)[off], atol=1e-5)
+    for task, n_runs in (("rest", 1), ("nback", 2)):  # tasks are averaged apart
+        name = f"task-{task}_{CIFTI_ENTS}_meas-PearsonCorrelation_desc-simple_relmat"
+        group = pd.read_csv(out / f"{name}.tsv", sep="\t", index_col=0)
+        pconn = nib.load(out / f"{name}.pconn.nii")
+        assert pconn.nifti_header.get_intent()[0] == "ConnParcels"
+        assert_allclose(np.asarray(pconn.dataobj), group.to_numpy(), atol=1e-6)
+        runs = sorted(
+            (out / "sub-01/func").glob(
+                f"*task-{task}_*space-fsLR*PearsonCorrelation_desc-simple_relmat.tsv"
+            )
+        )
+        assert len(runs) == n_runs
+        matrices = [pd.read_csv(r, sep="\t", index_col=0).to_numpy() for r in runs]
+        z = np.mean([np.arctanh(np.clip(m, -0.9999999, 0.9999999)) for m in matrices], axis=0)
+        off = ~np.eye(len(group), dtype=bool)
+        assert_allclose(group.to_numpy()[off], np.tanh(z)[off], atol=1e-5)
     qc = pd.read_csv(out / "qc.tsv", sep="\t")
     assert set(qc["space"]) == {"fsLR", "MNI152NLin2009cAsym:res-2"}
     assert_array_equal(sorted(qc["strategy"].unique()), ["scrubbing", "simple"])

@@ -123,6 +123,7 @@ def test_summary_has_every_column_and_one_row_per_space_atlas_strategy(outs):
             (a, s) for a in ATLASES for s in STRATEGIES
         }
         assert set(table["space"]) == {"MNI152NLin2009cAsym:res-2"}
+        assert set(table["task"]) == {"rest"}
         assert set(table.columns) - {"Method", "ParticipantsFile", "References"} <= set(sidecar)
         values = table.drop(columns=["reason"])
         assert not values.isna().any().any(), values.isna().sum()
@@ -134,14 +135,14 @@ def test_summary_has_every_column_and_one_row_per_space_atlas_strategy(outs):
     assert sidecar["ParticipantsFile"].endswith("participants.tsv")
     page = (outs["combined"] / "group.html").read_text()
     for atlas in ATLASES.values():  # the group report draws the strategies side by side
-        stem = f"{MNI}_{atlas}_res-2"
+        stem = f"task-rest_{MNI}_{atlas}_res-2"
         assert f"QC-FC distribution per strategy: {stem}." in page
         assert (outs["combined"] / "figures" / f"{stem}_desc-QCFCstrategies_qc.svg").is_file()
         tdof = outs["combined"] / "figures" / f"{stem}_desc-tdofQCFC_qc.svg"
         assert all(s in tdof.read_text() for s in STRATEGIES)
     for atlas in ATLASES:
         caption = "Median |QC-FC| against the mean tDOF lost, per strategy: "
-        assert f"{caption}MNI152NLin2009cAsym:res-2, {atlas}." in page
+        assert f"{caption}MNI152NLin2009cAsym:res-2, {atlas}, task rest." in page
 
 
 @pytest.mark.parametrize("key", ["runs", "combined"])
@@ -156,7 +157,9 @@ def test_qcfc_equals_the_independent_computation(
     )
     row = summary(out).set_index(["atlas", "strategy"]).loc[(atlas, strategy)]
     qcfc_file = out / row["qcfc_file"]
-    assert qcfc_file.name == (f"{MNI}_{ATLASES[atlas]}_res-2_meas-QCFC_desc-{strategy}_relmat.tsv")
+    assert qcfc_file.name == (
+        f"task-rest_{MNI}_{ATLASES[atlas]}_res-2_meas-QCFC_desc-{strategy}_relmat.tsv"
+    )
     got = pd.read_csv(qcfc_file, sep="\t", index_col=0, na_values="n/a")
     assert list(got.columns) == names and list(got.index) == names
     assert_allclose(got.to_numpy()[np.triu_indices(len(names), k=1)], r, rtol=0, atol=1e-10)

@@ -102,7 +102,7 @@ def test_group_mask_is_the_thresholded_overlap_of_the_run_masks(out):
 
 
 def test_group_connectivity_is_the_fisher_z_average(out):
-    name = f"{SPACE}_{ATLAS}_res-2_meas-PearsonCorrelation_desc-24P_relmat"
+    name = f"task-rest_{SPACE}_{ATLAS}_res-2_meas-PearsonCorrelation_desc-24P_relmat"
     group = pd.read_csv(out / f"{name}.tsv", sep="\t", index_col=0, na_values="n/a")
     runs = run_files(out, "_meas-PearsonCorrelation_desc-24P_relmat.tsv")
     matrices = [pd.read_csv(f, sep="\t", index_col=0).to_numpy() for f in runs]
@@ -117,3 +117,23 @@ def test_group_level_of_one_participant_and_of_nothing(out, fmriprep_dir, tmp_pa
     assert main([str(fmriprep_dir), str(out), "group", "--participant-label", "01"]) == 0
     qc = pd.read_csv(out / "qc.tsv", sep="\t")
     assert set(qc["participant_id"]) == {"sub-01"}
+
+
+def test_group_matrices_never_pool_tasks(fmriprep_dir, templateflow_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEMPLATEFLOW_HOME", str(templateflow_dir))
+    out = tmp_path / "out"
+    args = ["--atlas", "Schaefer2018:100Parcels7Networks", "--strategy", "simple", "--no-reports"]
+    assert (
+        main([str(fmriprep_dir), str(out), "participant", "--participant-label", "01", *args]) == 0
+    )
+    assert main([str(fmriprep_dir), str(out), "group"]) == 0
+    suffix = "_meas-PearsonCorrelation_desc-simple_relmat.tsv"
+    for task, n_runs in (("rest", 1), ("nback", 2)):
+        runs = run_files(out, f"task-{task}_*{SPACE}*{suffix}")
+        assert len(runs) == n_runs
+        group = pd.read_csv(
+            out / f"task-{task}_{SPACE}_{ATLAS}_res-2{suffix}", sep="\t", index_col=0
+        )
+        matrices = [pd.read_csv(f, sep="\t", index_col=0).to_numpy() for f in runs]
+        assert_allclose(group.to_numpy(), fisher_z_average(matrices), rtol=1e-12, equal_nan=True)
+    assert not list(out.glob(f"{SPACE}*{suffix}"))  # no file pools rest with nback

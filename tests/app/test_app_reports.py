@@ -135,8 +135,9 @@ def test_group_page_has_the_qc_table_distributions_overlap_and_matrices(out):
     # the denoising-quality table (QC-FC needs 3 participants: none here) is on the page
     assert (out / "desc-denoising_qc.tsv").is_file() and "Denoising quality" in headings
     assert 'href="sub-01.html"' in html
-    # distributions (2), overlap, group matrices, tDOF lost per atlas x strategy
-    assert len(page.images) == 2 + 1 + len(ATLASES) * len(STRATEGIES) + 1
+    # distributions (2), overlap, group matrices per task (rest, nback) x atlas x strategy, tDOF
+    assert len(page.images) == 2 + 1 + 2 * len(ATLASES) * len(STRATEGIES) + 1
+    assert "task-nback_space-MNI152NLin2009cAsym_" in html and "task-rest_space-" in html
     for src in page.images:
         check_figure(out / src)
 
