@@ -61,8 +61,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     TEMPLATEFLOW_HOME=/opt/templateflow \
     TEMPLATEFLOW_AUTOUPDATE=0 \
     XDG_CACHE_HOME=/tmp/.cache \
-    XDG_CONFIG_HOME=/tmp/.config \
-    MPLCONFIGDIR=/tmp/.matplotlib
+    XDG_CONFIG_HOME=/tmp/.config
 
 # Only the installed environment comes from the builder: no layer keeps the wheels.
 COPY --from=builder /opt/bidsmask /opt/bidsmask
