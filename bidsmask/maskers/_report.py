@@ -70,14 +70,16 @@ def masker_report(
         page.sections.append(params)
         return reports.HTMLReport(page)
     section = reports.Section("What the masker extracts")
-    draw = {
+    drawers = {
         "NiftiMasker": _mask_section,
         "NiftiLabelsMasker": _labels_section,
         "NiftiMapsMasker": _maps_section,
         "NiftiSpheresMasker": _spheres_section,
         "CiftiLabelsMasker": _cifti_section,
-    }[name]
-    draw(masker, section, displayed)
+    }
+    # the Multi* maskers draw as the single-image masker they extend
+    kind = next(cls.__name__ for cls in type(masker).__mro__ if cls.__name__ in drawers)
+    drawers[kind](masker, section, displayed)
     page.sections += [section, params]
     return reports.HTMLReport(page)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -150,11 +151,21 @@ class MultiNiftiMasker(_MultiImages, NiftiMasker):
 
     __init__ = _with_n_jobs(NiftiMasker)
     _empty_computed_mask_ok = True  # as nilearn's compute_multi_* masks
+    _mask_strategies = (*NiftiMasker._mask_strategies, "template")  # deprecated in nilearn
 
     def _compute_mask(self, imgs):
+        strategy = self.mask_strategy
+        if strategy == "template":
+            warnings.warn(
+                "Masking strategy 'template' is deprecated. Please use 'whole-brain-template' "
+                "instead.",
+                UserWarning,
+                stacklevel=4,
+            )
+            strategy = "whole-brain-template"
         if not is_multi(imgs):
-            return super()._compute_mask(imgs)
-        compute, fixed = _MULTI_MASKS[self.mask_strategy]
+            return super()._compute_mask(imgs, strategy)
+        compute, fixed = _MULTI_MASKS[strategy]
         accepted = inspect.signature(compute).parameters
         args = {k: v for k, v in (self.mask_args or {}).items() if k in accepted}
         return compute(imgs, **fixed, **args)

@@ -87,6 +87,7 @@ class NiftiMasker(BaseMasker):
 
     _fitted_attribute = "mask_img_"
     _empty_computed_mask_ok = False
+    _mask_strategies = MASK_STRATEGIES
 
     def __init__(
         self,
@@ -130,8 +131,9 @@ class NiftiMasker(BaseMasker):
         self.verbose = verbose
         self.clean_args = clean_args
 
-    def _compute_mask(self, imgs):
-        compute, fixed = _mask_function(self.mask_strategy)
+    def _compute_mask(self, imgs, strategy: str | None = None):
+        strategy = strategy or self.mask_strategy
+        compute, fixed = _mask_function(strategy)
         accepted = inspect.signature(compute).parameters
         args: dict[str, Any] = {}
         skipped = []
@@ -143,11 +145,11 @@ class NiftiMasker(BaseMasker):
         if skipped:
             warnings.warn(
                 "The following arguments are not supported by the masking strategy "
-                f"'{self.mask_strategy}': {skipped}",
+                f"'{strategy}': {skipped}",
                 UserWarning,
                 stacklevel=3,
             )
-        logger.debug("Computing the mask with strategy %r", self.mask_strategy)
+        logger.debug("Computing the mask with strategy %r", strategy)
         return compute(imgs, **fixed, **args)
 
     @verbose_method
@@ -167,7 +169,7 @@ class NiftiMasker(BaseMasker):
         """
         del y
         self._check_cleaning_params()
-        if self.mask_strategy not in MASK_STRATEGIES:
+        if self.mask_strategy not in self._mask_strategies:
             raise ValueError(
                 f"Unknown value of mask_strategy '{self.mask_strategy}'. Acceptable values are "
                 f"{list(MASK_STRATEGIES)}."

@@ -366,3 +366,14 @@ def test_mask_logger_shows_steps_from_verbose_1(capsys, tmp_path):
     assert capsys.readouterr().out == f"Loading data from {path}\n"
     with pytest.raises(ValueError, match="'step' must be one of"):
         mask_logger("unknown")
+
+
+def test_multi_masker_deprecated_template_strategy_warns_as_nilearn():
+    rng = np.random.default_rng(6)
+    imgs = [nib.Nifti1Image(rng.random((7, 8, 9, 5)), np.eye(4)) for _ in range(2)]
+    with pytest.warns(UserWarning, match="Masking strategy 'template' is deprecated"):
+        old = MultiNiftiMasker(mask_strategy="template").fit(imgs)
+    new = MultiNiftiMasker(mask_strategy="whole-brain-template").fit(imgs)
+    assert_allclose(old.mask_img_.get_fdata(), new.mask_img_.get_fdata())
+    with pytest.raises(ValueError, match="Unknown value of mask_strategy 'template'"):
+        NiftiMasker(mask_strategy="template").fit(imgs[0])

@@ -119,3 +119,20 @@ def test_report_of_an_unfitted_masker_says_so(images):
         report = NiftiLabelsMasker(images[1]).generate_report(title="mine")
     html = report._repr_html_()
     assert "<h1>mine</h1>" in html and "is not fitted yet" in html and "<img" not in html
+
+
+def test_multi_maskers_report_as_their_single_image_masker(images):
+    from bidsmask.maskers import MultiNiftiLabelsMasker, MultiNiftiMapsMasker, MultiNiftiMasker
+
+    mask, labels, maps = images
+    for masker in (
+        MultiNiftiMasker(mask_img=mask),
+        MultiNiftiLabelsMasker(labels, mask_img=mask, keep_masked_labels=True),
+        MultiNiftiMapsMasker(maps, mask_img=mask, keep_masked_maps=True),
+    ):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            html = masker.fit().generate_report()._repr_html_()
+        parsed = Parsed(html)
+        assert parsed.headings == ["What the masker extracts", "Parameters"]
+        assert f"{type(masker).__name__} report" in html and len(parsed.images) == 1
