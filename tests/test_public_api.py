@@ -133,18 +133,15 @@ PUBLIC_NAMES = {
     "bidsmask.app.run": (
         "CONNECTIVITY_KINDS",
         "DONE",
-        "NATIVE_SPACES",
         "RunJob",
         "SKIPPED",
         "atlas_spec",
         "build_mask",
-        "connectivity_with_fallback",
         "process",
         "region_table",
         "run_parameters",
         "run_strategies",
         "start_record",
-        "template_gm_probseg",
         "write_image",
         "write_relmat",
         "write_table",
@@ -475,12 +472,18 @@ PUBLIC_NAMES = {
     ),
 }
 
-#: Old path -> what replaced it (the output plan, and the progress module's new name).
+#: Old path -> what replaced it (the output plan, the progress module's new name, run.py's split).
 REPLACED = {
     "bidsmask.app.run.output_paths": "bidsmask.app.run.RunJob.outputs",
     "bidsmask.app.run.mask_path": "bidsmask.app.run.RunJob.outputs",
     "bidsmask.app.participant.expected_outputs": "bidsmask.bids.outputs.RunOutputs.files",
     "bidsmask.app.report": "bidsmask.app.progress",
+    # run.py split: its mask and atlas specs, and its file writers, have modules of their own
+    "bidsmask.app.run.NATIVE_SPACES": "bidsmask.atlases.NATIVE_SPACES",
+    "bidsmask.app.run.connectivity_with_fallback": (
+        "bidsmask.app.run_files.connectivity_with_fallback"
+    ),
+    "bidsmask.app.run.template_gm_probseg": "bidsmask.app.run_inputs.template_gm_probseg",
 }
 
 

@@ -38,7 +38,8 @@ import pandas as pd
 from bidsmask._version import __version__
 from bidsmask.app.exitcodes import DataError
 from bidsmask.app.progress import DONE, SKIPPED
-from bidsmask.app.run import RunJob, write_relmat, write_table
+from bidsmask.app.run import RunJob
+from bidsmask.app.run_files import write_relmat, write_table
 from bidsmask.bids import naming, writer
 from bidsmask.bids.outputs import RunOutputs, sidecar_path
 

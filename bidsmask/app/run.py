@@ -1,12 +1,7 @@
 """One run of the participant level: mask, single-pass extraction, cleaning, outputs.
 
-1. the mask: ``fmriprep`` — the run's fMRIPrep brain mask; ``epi`` — :func:`compute_epi_mask` of
-   the BOLD; ``gm`` — the fMRIPrep mask ∩ a grey-matter probability map thresholded at
-   ``--gm-threshold`` (default 0.5: grey matter is then the majority tissue of the voxel, its most
-   likely class; nilearn's 0.2 for its GM template mask keeps voxels that are mostly white
-   matter or CSF, which dilutes region means). The map is TemplateFlow's ``label-GM`` probseg of
-   the space, or, in ``T1w`` space, the participant's own fMRIPrep GM probseg, resampled
-   (continuous) to the BOLD grid;
+1. the mask (:func:`bidsmask.app.run_inputs.build_mask`: ``--mask fmriprep``, ``epi`` or
+   ``gm``);
 2. the BOLD is read once (:func:`bidsmask.regions.extract_regions`) for every atlas, plus the
    voxels of the mask with ``--save-denoised-bold``, leaving out the voxels without data;
    atlases are resampled to the BOLD grid as nilearn's maskers do (nearest for labels,
@@ -36,29 +31,24 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from bidsmask import connectivity, image, masking, regions, signal
+from bidsmask import connectivity, masking, regions, signal
 from bidsmask._version import __version__
-from bidsmask.app import atlas_cache
 from bidsmask.app import coverage as cov
 from bidsmask.app.config import Config, strategy_label
 from bidsmask.app.coverage import region_table
 from bidsmask.app.exitcodes import DataError, reading, using_atlas
 from bidsmask.app.progress import DONE, SKIPPED
 from bidsmask.app.reporting import RunReport
+from bidsmask.app.run_files import CONNECTIVITY_KINDS, write_image, write_relmat, write_table
+from bidsmask.app.run_inputs import atlas_spec, build_mask
 from bidsmask.app.volumes import volume_accounting
-from bidsmask.atlases import NATIVE_SPACES, Atlas, AtlasSpec, load_atlas
-from bidsmask.bids import naming, templateflow, writer
+from bidsmask.atlases import Atlas, AtlasSpec, load_atlas
+from bidsmask.bids import naming, writer
 from bidsmask.bids.layout import RunRecord
-from bidsmask.bids.outputs import RunOutputs, sidecar_path
+from bidsmask.bids.outputs import RunOutputs
 from bidsmask.confounds import load_strategy
 
 logger = logging.getLogger(__name__)
-
-CONNECTIVITY_KINDS = {
-    "correlation": "correlation",
-    "partial-correlation": "partial correlation",
-    "covariance": "covariance",
-}
 
 
 @dataclass(frozen=True)
@@ -455,205 +445,6 @@ def _describe(atlas: Atlas | None, strategy: str) -> str:
     else:
         what = f"Mean BOLD signal of each region of atlas {atlas.spec.text}"
     return f"{what}, cleaned with denoising strategy {strategy!r}; censored volumes removed."
-
-
-def write_relmat(
-    out: Path,
-    rel: Path,
-    option: str,
-    values: np.ndarray,
-    names: list[str],
-    node_files: list[str],
-    timeseries: Path,
-    extra: dict | None = None,
-) -> tuple[list[Path], np.ndarray]:
-    """Compute one connectivity matrix of a written time series; write it and its sidecar.
-
-    Parameters
-    ----------
-    out : Path
-        The output folder; ``rel`` and ``timeseries`` are relative to it.
-    rel : Path
-        The matrix's ``relmat.tsv``.
-    option : str
-        The ``--connectivity`` choice (a key of :data:`CONNECTIVITY_KINDS`).
-    values : numpy.ndarray
-        The cleaned (n_volumes, n_regions) time series.
-    names : list of str
-        The regions' names (rows and columns of the table).
-    node_files : list of str
-        The atlas's node files (BIDS URIs), the sidecar's ``NodeFiles``.
-    timeseries : Path
-        The time series the matrix is computed from (the sidecar's ``Sources``).
-    extra : dict, optional
-        Fields added to the sidecar.
-
-    Returns
-    -------
-    files : list of Path
-        The table and its sidecar, relative to ``out``.
-    matrix : numpy.ndarray
-        The (n_regions, n_regions) matrix.
-    """
-    kind = CONNECTIVITY_KINDS[option]
-    matrix, estimator = connectivity_with_fallback(values, kind, timeseries)
-    # written at float32 precision (as the time series): %.9g text, ~3x faster than float64's
-    frame = pd.DataFrame(
-        matrix.astype(np.float32), index=pd.Index(names, name="node"), columns=names
-    )
-    sidecar = connectivity.relmat_sidecar(
-        kind, estimator, node_files, [writer.bids_uri(out / timeseries, out)]
-    )
-    sidecar.update(extra or {})
-    return write_table(out, rel, frame, sidecar, True), matrix
-
-
-def connectivity_with_fallback(
-    values: np.ndarray, kind: str, source: Path
-) -> tuple[np.ndarray, str]:
-    """Return the matrix and the estimator used (Ledoit-Wolf when the covariance is singular)."""
-    try:
-        return connectivity.connectivity_matrix(values, kind), "empirical"
-    except ValueError as exc:
-        if kind != "partial correlation":
-            raise
-        logger.debug("%s: %s Using Ledoit-Wolf shrinkage.", source.name, exc)
-        return connectivity.connectivity_matrix(values, kind, "ledoit_wolf"), "ledoit_wolf"
-
-
-def atlas_spec(
-    atlas: Atlas, bold, mask: np.ndarray, radius: float, cache_dir: Path | None = None
-) -> tuple[object, np.ndarray]:
-    """Build the extraction spec of an atlas on the BOLD grid, and its atlas positions.
-
-    Labels are resampled to the BOLD grid with nearest-neighbour interpolation, maps with
-    linear interpolation (as nilearn's maskers with ``resampling_target="data"``), once per
-    grid (:mod:`bidsmask.app.atlas_cache`, on disk in ``cache_dir``); spheres whose every voxel
-    is outside the mask are left out (their regions become n/a).
-
-    Returns
-    -------
-    spec : LabelsSpec, MapsSpec or SpheresSpec
-        The spec, with the mask.
-    positions : numpy.ndarray
-        Atlas region index of each spec column (-1 for labels missing from the atlas's table).
-    """
-    shape3d, affine = tuple(bold.shape[:3]), bold.affine
-    if atlas.kind == "spheres":
-        unmasked = regions.SpheresSpec(atlas.coords, affine, shape3d, radius, allow_overlap=True)
-        inside = unmasked.membership @ mask.ravel()[unmasked.voxels].astype(float)
-        keep = np.flatnonzero(inside > 0)
-        spec = regions.SpheresSpec(
-            atlas.coords[keep], affine, shape3d, radius, mask, allow_overlap=True
-        )
-        return spec, keep
-    data = atlas_cache.on_grid(atlas.image, atlas.kind, shape3d, affine, cache_dir)
-    if atlas.kind == "maps":
-        spec = regions.MapsSpec(data, mask, keep_masked_maps=True)
-        return spec, np.asarray(spec.region_ids)
-    spec = regions.LabelsSpec(data, mask, keep_masked_labels=True)
-    where = {rid: i for i, rid in enumerate(atlas.region_ids)}
-    positions = np.array([where.get(int(r), -1) for r in spec.region_ids])
-    if (positions < 0).any():
-        logger.warning(
-            "Labels %s of %s are not in its label table; they are left out.",
-            spec.region_ids[positions < 0].tolist(),
-            atlas.image,
-        )
-    return spec, positions
-
-
-def build_mask(job: RunJob, bold) -> tuple[nib.Nifti1Image, dict]:
-    """Make the run's mask (see the module docstring) and its sidecar.
-
-    Raises
-    ------
-    DataError
-        The fMRIPrep mask is not on the BOLD grid, or the grey-matter mask is empty.
-    FileNotFoundError
-        No grey-matter probability map for ``--mask gm``.
-    """
-    run, config = job.run, job.config
-    sources = [writer.bids_uri(run.bold, config.fmriprep_dir, "fmriprep")]
-    if config.mask == "epi":
-        with reading(run.bold):
-            data = np.asarray(masking.compute_epi_mask(run.bold).dataobj).astype(bool)
-        method = "compute_epi_mask of the preprocessed BOLD (lower_cutoff=0.2, upper_cutoff=0.85)"
-        return _mask_image(data, bold), {"Type": "Brain", "Sources": sources, "Method": method}
-    with reading(run.mask):
-        data, affine = masking.load_mask_img(run.mask)
-    if data.shape != tuple(bold.shape[:3]) or not np.allclose(affine, bold.affine, atol=1e-4):
-        raise DataError(
-            f"BOLD/mask grid mismatch: {run.mask} has shape {data.shape} and affine "
-            f"{np.round(affine, 3).tolist()}, but {run.bold} has shape {tuple(bold.shape[:3])} "
-            f"and affine {np.round(bold.affine, 3).tolist()}. They must be fMRIPrep's outputs of "
-            "the same run and space; re-run fMRIPrep or restore the original files."
-        )
-    sources.append(writer.bids_uri(run.mask, config.fmriprep_dir, "fmriprep"))
-    sidecar = {"Type": "Brain", "Sources": sources, "Method": "fMRIPrep's brain mask of the run"}
-    if config.mask == "gm":
-        gm_file = run.gm_probseg if run.space in NATIVE_SPACES else None
-        if gm_file is None and run.space in NATIVE_SPACES:
-            raise FileNotFoundError(
-                f"--mask gm: no label-GM_probseg for sub-{run.subject} in space {run.space} "
-                f"in {config.fmriprep_dir}; use --mask fmriprep or a template space."
-            )
-        gm_file = gm_file or template_gm_probseg(run.space, run.res)
-        with reading(gm_file):
-            gm = image.resample_img(
-                gm_file, target_affine=bold.affine, target_shape=bold.shape[:3], clip=True
-            )
-        data = data & (np.asarray(gm.dataobj) >= config.gm_threshold)
-        if not data.any():
-            raise DataError(
-                f"--mask gm: no voxel of {run.mask} has a grey-matter probability of at least "
-                f"{config.gm_threshold} in {gm_file}; lower --gm-threshold or use --mask fmriprep."
-            )
-        sidecar["Sources"].append(str(gm_file))
-        sidecar["Method"] = (
-            f"fMRIPrep's brain mask of the run, intersected with the grey-matter probability map "
-            f"resampled to the BOLD grid and thresholded at {config.gm_threshold}"
-        )
-        sidecar["GreyMatterThreshold"] = config.gm_threshold
-    return _mask_image(data, bold), sidecar
-
-
-def template_gm_probseg(space: str, res: str | None) -> Path:
-    """Return TemplateFlow's ``label-GM`` probseg of a template, from ``TEMPLATEFLOW_HOME``.
-
-    The run's resolution is preferred, then 2, then 1 (the map is resampled to the BOLD grid
-    anyway). Nothing is downloaded: a missing file is a FileNotFoundError saying how to fetch it.
-    """
-    try:
-        return templateflow.find_file(space, res, label="GM", suffix="probseg", extension=".nii.gz")
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"--mask gm needs TemplateFlow's grey-matter map: {exc}") from None
-
-
-def _mask_image(data: np.ndarray, bold) -> nib.Nifti1Image:
-    img = nib.Nifti1Image(data.astype(np.uint8), bold.affine)
-    img.set_sform(bold.affine, int(bold.header.get("sform_code", 1)) or 1)
-    img.set_qform(bold.affine, int(bold.header.get("qform_code", 1)) or 1)
-    img.header.set_xyzt_units("mm")
-    return img
-
-
-def write_image(out: Path, rel: Path, img, sidecar: dict) -> list[Path]:
-    """Write an image and its JSON sidecar under ``out``; return both paths, relative to it."""
-    writer.write_nifti(out / rel, img)
-    return [rel, _write_sidecar(out, rel, sidecar)]
-
-
-def write_table(out: Path, rel: Path, frame, sidecar: dict, index: bool = False) -> list[Path]:
-    """Write a TSV table and its JSON sidecar under ``out``; return both paths, relative to it."""
-    writer.write_tsv(out / rel, frame, index=index)
-    return [rel, _write_sidecar(out, rel, sidecar)]
-
-
-def _write_sidecar(out: Path, rel: Path, sidecar: dict) -> Path:
-    json_rel = sidecar_path(rel)
-    writer.write_json(out / json_rel, sidecar)
-    return json_rel
 
 
 def _framewise_displacement(confounds: Path, bold: Path, n_volumes: int) -> np.ndarray | None:

@@ -22,15 +22,8 @@ from bidsmask import cifti
 from bidsmask.app.coverage import MISSING_DATA
 from bidsmask.app.exitcodes import DataError, reading
 from bidsmask.app.report_cifti import GrayordinateReport
-from bidsmask.app.run import (
-    RunJob,
-    _Context,
-    run_strategies,
-    start_record,
-    write_image,
-    write_relmat,
-    write_table,
-)
+from bidsmask.app.run import RunJob, _Context, run_strategies, start_record
+from bidsmask.app.run_files import write_image, write_relmat, write_table
 from bidsmask.atlases import Atlas
 from bidsmask.bids import writer
 from bidsmask.regions import GrayordinateSpec

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from numpy.testing import assert_allclose
 
-from bidsmask.app.run import atlas_spec, region_table
+from bidsmask.app.coverage import region_table
+from bidsmask.app.run_inputs import atlas_spec
 from bidsmask.atlases import load_atlas
 
 IDS = (1, 2, 3, 5, 6, 40)

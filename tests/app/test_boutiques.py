@@ -330,4 +330,5 @@ def test_launch_without_container_on_the_fixture_dataset(
     assert group.exit_code == 0, group.stderr
     qc = (out / "qc.tsv").read_text().splitlines()
     assert len(qc) == 1 + 3
-    assert len(list(out.glob("*_meas-PearsonCorrelation_desc-simple_relmat.tsv"))) == 1
+    group_matrices = sorted(out.glob("*_meas-PearsonCorrelation_desc-simple_relmat.tsv"))
+    assert [f.name.split("_")[0] for f in group_matrices] == ["task-nback", "task-rest"]

@@ -1,4 +1,4 @@
-"""Connectivity matrices are written at float32 precision (bidsmask.app.run.write_relmat)."""
+"""Connectivity matrices are written at float32 precision (bidsmask.app.run_files.write_relmat)."""
 
 import json
 from pathlib import Path
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from numpy.testing import assert_allclose, assert_array_equal
 
-from bidsmask.app.run import write_relmat
+from bidsmask.app.run_files import write_relmat
 
 
 def test_relmat_is_written_at_float32_precision(tmp_path):
