@@ -29,12 +29,15 @@ RESAMPLING_TARGETS = ("data", "mask", "maps", None)
 
 
 def _resample_maps(maps_img, shape, affine) -> nib.Nifti1Image:
-    out = image.resample_img(
-        maps_img,
-        target_affine=np.asarray(affine),
-        target_shape=tuple(shape[:3]),
-        interpolation="linear",
-    )
+    with warnings.catch_warnings():
+        # maps are always resampled linearly (as nilearn): binary maps are no mistake of the user's
+        warnings.filterwarnings("ignore", "Resampling binary images", UserWarning)
+        out = image.resample_img(
+            maps_img,
+            target_affine=np.asarray(affine),
+            target_shape=tuple(shape[:3]),
+            interpolation="linear",
+        )
     data = np.asarray(out.dataobj)
     if np.all(data == 0):
         raise ValueError("No map left after resampling maps_img.")

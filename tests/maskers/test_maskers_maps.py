@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+from bidsmask.image import resample_img
 from bidsmask.maskers import NiftiMapsMasker
 
 SHAPE = (14, 15, 13)
@@ -104,6 +105,18 @@ def test_resampling_targets_match_nilearn(run, target):
     )
     assert_allclose(out, expected, rtol=1e-3, atol=1e-3)
     assert_allclose(np.asarray(ours.maps_img_.dataobj), ref.maps_img_.get_fdata(), atol=1e-6)
+
+
+def test_binary_maps_resample_without_warning(run):
+    """Maps are always resampled linearly: binary maps get no 'binary image' warning (nilearn)."""
+    binary = (np.asarray(run["maps_other_grid"].dataobj) > 0).astype(np.float32)
+    maps = nib.Nifti1Image(binary, MAPS_AFFINE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        signals = NiftiMapsMasker(maps, resampling_target="data").fit_transform(run["img"])
+    assert signals.shape == (T, binary.shape[-1])
+    with pytest.warns(UserWarning, match="Resampling binary images"):  # the library still warns
+        resample_img(maps, target_affine=AFFINE, target_shape=SHAPE, interpolation="linear")
 
 
 def test_resampling_errors(run):
