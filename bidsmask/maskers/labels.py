@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from bidsmask import image
-from bidsmask.maskers._base import (
-    BaseMasker,
+from bidsmask.maskers._base import BaseMasker
+from bidsmask.maskers._docs import fill_doc
+from bidsmask.maskers._inputs import (
     check_same_grid,
     in_memory,
     load_mask,
@@ -21,7 +22,6 @@ from bidsmask.maskers._base import (
     resample_nearest,
     same_grid,
 )
-from bidsmask.maskers._docs import fill_doc
 from bidsmask.maskers._verbose import log_step, verbose_method
 from bidsmask.regions import LABEL_STRATEGIES, LabelsSpec
 

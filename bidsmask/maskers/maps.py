@@ -9,8 +9,9 @@ import nibabel as nib
 import numpy as np
 
 from bidsmask import image
-from bidsmask.maskers._base import (
-    BaseMasker,
+from bidsmask.maskers._base import BaseMasker
+from bidsmask.maskers._docs import fill_doc
+from bidsmask.maskers._inputs import (
     check_same_grid,
     in_memory,
     load_mask,
@@ -19,7 +20,6 @@ from bidsmask.maskers._base import (
     resample_nearest,
     same_grid,
 )
-from bidsmask.maskers._docs import fill_doc
 from bidsmask.maskers._verbose import log_step, verbose_method
 from bidsmask.regions import MapsSpec
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bidsmask import image, masking
-from bidsmask.maskers._base import images_as_x
+from bidsmask.maskers._inputs import images_as_x
 from bidsmask.maskers.labels import NiftiLabelsMasker
 from bidsmask.maskers.maps import NiftiMapsMasker
 from bidsmask.maskers.nifti import NiftiMasker

@@ -10,15 +10,9 @@ from typing import Any
 import numpy as np
 
 from bidsmask import image, masking
-from bidsmask.maskers._base import (
-    BaseMasker,
-    check_fit_imgs,
-    in_memory,
-    load_mask,
-    mask_data,
-    same_grid,
-)
+from bidsmask.maskers._base import BaseMasker
 from bidsmask.maskers._docs import fill_doc
+from bidsmask.maskers._inputs import check_fit_imgs, in_memory, load_mask, mask_data, same_grid
 from bidsmask.maskers._verbose import log_step, verbose_method
 from bidsmask.regions import VoxelSpec
 

@@ -6,15 +6,9 @@ import logging
 
 import numpy as np
 
-from bidsmask.maskers._base import (
-    BaseMasker,
-    load_mask,
-    mask_data,
-    open_imgs,
-    resample_nearest,
-    same_grid,
-)
+from bidsmask.maskers._base import BaseMasker
 from bidsmask.maskers._docs import fill_doc
+from bidsmask.maskers._inputs import load_mask, mask_data, open_imgs, resample_nearest, same_grid
 from bidsmask.maskers._verbose import log_step, verbose_method
 from bidsmask.regions import SpheresSpec
 
