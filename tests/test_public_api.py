@@ -26,8 +26,6 @@ PUBLIC_NAMES = {
         "main",
     ),
     "bidsmask.app.cli": (
-        "DESCRIPTION",
-        "EPILOG",
         "USAGE",
         "main",
         "parse_args",
@@ -484,6 +482,9 @@ REPLACED = {
         "bidsmask.app.run_files.connectivity_with_fallback"
     ),
     "bidsmask.app.run.template_gm_probseg": "bidsmask.app.run_inputs.template_gm_probseg",
+    # cli.py split: the parser has a module of its own
+    "bidsmask.app.cli.DESCRIPTION": "bidsmask.app.parser.DESCRIPTION",
+    "bidsmask.app.cli.EPILOG": "bidsmask.app.exitcodes.EPILOG",
 }
 
 

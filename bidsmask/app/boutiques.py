@@ -4,7 +4,7 @@ The descriptor committed as ``boutiques/bidsmask.json`` is generated, never edit
 
     python -m bidsmask.app.boutiques > boutiques/bidsmask.json
 
-Every argparse action of :func:`bidsmask.app.cli._build_parser` becomes a Boutiques input
+Every argparse action of :func:`bidsmask.app.parser.build_parser` becomes a Boutiques input
 (positionals, options with values, lists, choices, flags and counters), so a new option appears in
 the descriptor as soon as it is added to the parser, and ``tests/app/test_boutiques.py`` fails until
 the committed file is regenerated.
@@ -216,8 +216,8 @@ def build_descriptor(
 
     Examples
     --------
-    >>> from bidsmask.app.cli import _build_parser
-    >>> descriptor = build_descriptor(_build_parser())
+    >>> from bidsmask.app.parser import build_parser
+    >>> descriptor = build_descriptor(build_parser())
     >>> descriptor["command-line"].split()[:4]
     ['mkdir', '-p', '[OUTPUT_DIR];', 'bidsmask']
     """
@@ -335,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0.
     """
-    from bidsmask.app.cli import _build_parser
+    from bidsmask.app.parser import build_parser
 
     parser = argparse.ArgumentParser(
         prog="python -m bidsmask.app.boutiques",
@@ -344,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--container-type", choices=CONTAINER_TYPES, default="singularity")
     parser.add_argument("-o", "--output", type=Path, help="file to write. Default: stdout.")
     args = parser.parse_args(argv)
-    text = dumps(build_descriptor(_build_parser(), container_type=args.container_type))
+    text = dumps(build_descriptor(build_parser(), container_type=args.container_type))
     if args.output is None:
         sys.stdout.write(text)
     else:

@@ -15,6 +15,7 @@ from bidsmask.app import cli
 from bidsmask.app import config as cfg
 from bidsmask.app.config import Config, Space
 from bidsmask.app.exitcodes import MissingInputError, UsageError, exit_code_for
+from bidsmask.app.parser import build_parser
 from bidsmask.app.progress import Progress, RunOutcome, logging_to
 
 HERE = Path(__file__).parent
@@ -40,7 +41,7 @@ def fmriprep(tmp_path: Path) -> Path:
 
 def test_help_shows_every_default_and_the_exit_codes(capsys):
     with pytest.raises(SystemExit) as exc:
-        cli._build_parser().parse_args(["--help"])
+        build_parser().parse_args(["--help"])
     assert exc.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     for default in (
@@ -58,7 +59,7 @@ def test_help_shows_every_default_and_the_exit_codes(capsys):
     for code in ("18 ", "64 ", "65 ", "66 ", "73 "):
         assert code in text
     # every option's help says what it defaults to (or is a flag that says "Default: off")
-    for action in cli._build_parser()._actions:
+    for action in build_parser()._actions:
         if action.option_strings and action.dest not in ("help", "version", "verbose", "quiet"):
             assert "Default" in action.help, action.dest
 
@@ -84,7 +85,7 @@ def test_version(capsys):
 )
 def test_bad_option_values_are_named_and_exit_64(args, message, capsys):
     with pytest.raises(SystemExit) as exc:
-        cli._build_parser().parse_args(["in", "out", "participant", *args])
+        build_parser().parse_args(["in", "out", "participant", *args])
     assert exc.value.code == 64
     assert message in capsys.readouterr().err
 
@@ -93,7 +94,7 @@ def test_bids_filter_file_is_validated(tmp_path, capsys):
     bad = tmp_path / "filters.json"
     bad.write_text('["bold"]')
     with pytest.raises(SystemExit) as exc:
-        cli._build_parser().parse_args(["in", "out", "group", "--bids-filter-file", str(bad)])
+        build_parser().parse_args(["in", "out", "group", "--bids-filter-file", str(bad)])
     assert exc.value.code == 64
     assert "expected a JSON object of queries" in capsys.readouterr().err
 
@@ -203,7 +204,7 @@ def test_every_list_option_is_repeatable_and_tested():
     from bidsmask.app import fetch_templates
 
     tested = {flag for flag, *_ in LIST_OPTIONS}
-    for parser in (cli._build_parser(), fetch_templates._build_parser()):
+    for parser in (build_parser(), fetch_templates._build_parser()):
         for action in parser._actions:
             if action.nargs in ("+", "*") and action.option_strings:
                 # "extend": --opt A B and --opt A --opt B mean the same; no default list that

@@ -12,7 +12,7 @@ from boutiques.validator import DescriptorValidationError
 
 import bidsmask
 from bidsmask.app.boutiques import build_descriptor, dumps, main
-from bidsmask.app.cli import _build_parser
+from bidsmask.app.parser import build_parser
 from boutiques import bosh
 
 ROOT = Path(__file__).parents[2]
@@ -40,7 +40,7 @@ def _without_descriptions(value):
 def test_committed_descriptor_is_up_to_date():
     # Inputs, flags, types, lists, choices, defaults, command line, container and version must
     # match the parser exactly; help texts may lag until the next regeneration.
-    regenerated = build_descriptor(_build_parser())
+    regenerated = build_descriptor(build_parser())
     committed = json.loads(DESCRIPTOR.read_text())
     assert _without_descriptions(committed) == _without_descriptions(regenerated), (
         "boutiques/bidsmask.json is out of date with the CLI: regenerate it with "
@@ -58,7 +58,7 @@ def test_drift_check_sees_changes_that_matter(descriptor):
 
 def test_generator_command_writes_the_descriptor(tmp_path, capsys):
     assert main([]) == 0
-    assert capsys.readouterr().out == dumps(build_descriptor(_build_parser()))
+    assert capsys.readouterr().out == dumps(build_descriptor(build_parser()))
     out = tmp_path / "docker.json"
     assert main(["--container-type", "docker", "-o", str(out)]) == 0
     docker = json.loads(out.read_text())
@@ -68,7 +68,7 @@ def test_generator_command_writes_the_descriptor(tmp_path, capsys):
 
 def test_every_cli_option_is_an_input(descriptor):
     inputs = _inputs(descriptor)
-    parser = _build_parser()
+    parser = build_parser()
     for action in parser._actions:
         if isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
             continue
@@ -186,7 +186,7 @@ def test_simulated_command_parses_with_the_cli(tmp_path):
     assert mkdir == "mkdir -p /data/bidsmask"
     argv = shlex.split(command)
     assert argv[0] == "bidsmask"
-    ns = _build_parser().parse_args(argv[1:])
+    ns = build_parser().parse_args(argv[1:])
     assert (str(ns.bids_dir), str(ns.output_dir), ns.analysis_level) == (
         "/data/fmriprep",
         "/data/bidsmask",
@@ -201,7 +201,7 @@ def test_simulated_command_parses_with_the_cli(tmp_path):
     assert ns.save_denoised_bold is True and ns.verbose == 1
     assert str(ns.work_dir) == "/scratch/work"
     # Defaults filled in by Boutiques are the CLI's own defaults.
-    defaults = _build_parser().parse_args(["/a", "/b", "participant"])
+    defaults = build_parser().parse_args(["/a", "/b", "participant"])
     assert ns.min_volumes == defaults.min_volumes and ns.mask == defaults.mask
 
 
