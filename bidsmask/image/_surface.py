@@ -11,7 +11,6 @@ mesh part has ``coordinates`` (n_vertices, 3), ``faces`` (n_faces, 3) and ``n_ve
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -50,10 +49,6 @@ def is_surface_img(obj: Any) -> bool:
 def all_surface_imgs(imgs: Any) -> bool:
     """Whether ``imgs`` is a non-empty list or tuple of surface images."""
     return isinstance(imgs, (list, tuple)) and bool(imgs) and all(map(is_surface_img, imgs))
-
-
-def _is_volume_like(obj: Any) -> bool:
-    return isinstance(obj, (str, os.PathLike)) or hasattr(obj, "affine")
 
 
 def check_compatible_mask(mask_img: Any, imgs: Any) -> None:
