@@ -25,7 +25,22 @@ from bidsmask.regions import MapsSpec
 
 logger = logging.getLogger(__name__)
 
+_MAPS_PER_CHECK = 8  # maps read at a time when looking for weight inside the mask
+
 RESAMPLING_TARGETS = ("data", "mask", "maps", None)
+
+
+def _any_weight_inside(maps_img, inside: np.ndarray) -> bool:
+    """Whether any map has a non-zero (or NaN) value in ``inside`` (3D boolean).
+
+    Equal to ``np.any(maps[inside])``, reading a few maps at a time and stopping at the first
+    map found: the whole (n_maps) array is never held in memory.
+    """
+    maps = maps_img.dataobj
+    return any(
+        np.any(np.asarray(maps[..., k : k + _MAPS_PER_CHECK])[inside])
+        for k in range(0, int(maps_img.shape[3]), _MAPS_PER_CHECK)
+    )
 
 
 def _resample_maps(maps_img, shape, affine) -> nib.Nifti1Image:
@@ -217,7 +232,7 @@ class NiftiMapsMasker(BaseMasker):
         self._fitted_spec = None
         fit_mask = mask
         if self.resampling_target == "data" and data_img is None and mask is not None:
-            if not np.any(np.asarray(maps_img.dataobj)[mask_data(mask)]):
+            if not _any_weight_inside(maps_img, mask_data(mask)):
                 # as nilearn: the mask may still select maps on the grid of the images to
                 # transform, so "No map left" is raised by transform, not by fit
                 fit_mask = None

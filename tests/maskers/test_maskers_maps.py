@@ -163,3 +163,18 @@ def test_inverse_transform_matches_nilearn(run):
     one = ours.transform(vol)
     assert one.shape == (ours.n_elements_,)
     assert ours.inverse_transform(one).shape == SHAPE
+
+
+@pytest.mark.parametrize("where", [None, 0, 8, 19])
+def test_any_weight_inside_equals_np_any_over_all_maps(where):
+    from bidsmask.maskers.maps import _any_weight_inside
+
+    maps = np.zeros((4, 5, 6, 20), dtype=np.float32)
+    maps[0, 0, 0, :] = 1.0  # outside the mask in every map
+    inside = np.zeros((4, 5, 6), dtype=bool)
+    inside[2:, 3:, 4:] = True
+    if where is not None:
+        maps[3, 4, 5, where] = np.nan if where == 8 else 0.5  # NaN counts, as in np.any
+    img = nib.Nifti1Image(maps, AFFINE)
+    assert _any_weight_inside(img, inside) == bool(np.any(maps[inside]))
+    assert _any_weight_inside(img, inside) == (where is not None)
