@@ -315,16 +315,15 @@ class NiftiLabelsMasker(BaseMasker):
                 labels_img = self._resample_labels(labels_img, data_img.shape, data_img.affine)
         elif self.resampling_target == "labels":
             ref = labels_img
-        # as nilearn, a mask is kept on its own grid until the data grid is known
-        self.mask_img_ = mask if ref is None else None
+        loaded_mask = mask
         if mask is not None:
             grid = ref if ref is not None else labels_img
             if not same_grid(grid.shape, grid.affine, mask.shape, mask.affine):
                 log_step(self, "resample_mask")
                 mask = resample_nearest(mask, grid.shape, grid.affine)
         self.labels_img_ = labels_img
-        if ref is not None:
-            self.mask_img_ = mask
+        # as nilearn, a mask is kept on its own grid until the data grid is known
+        self.mask_img_ = loaded_mask if ref is None else mask
         # names follow the label values of the atlas as given (before any resampling), so that
         # labels lost to resampling keep their rows and the survivors keep their own names
         self.lut_ = _look_up_table(
