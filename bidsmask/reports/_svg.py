@@ -32,9 +32,9 @@ def px(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def num(value: float) -> str:
-    """Format a data value (six significant digits)."""
-    text = f"{float(value):.6g}"
+def num(value: float, digits: int = 6) -> str:
+    """Format a data value (six significant digits unless told)."""
+    text = f"{float(value):.{digits}g}"
     return "0" if text == "-0" else text
 
 
@@ -255,7 +255,10 @@ class Axes:
         a, d = self.sx, -self.sy
         e = self.x - self.xlim[0] * self.sx
         f = self.y + self.height + self.ylim[0] * self.sy
-        transform = f"matrix({num(a)} 0 0 {num(d)} {num(e)} {num(f)})"
+        # 12 digits: the offsets are about (data origin / data span) × pixels, far larger
+        # than the pixels when the data sit far from 0 (e.g. 1000 ± 0.1)
+        transform = " ".join(num(v, 12) for v in (a, 0, 0, d, e, f))
+        transform = f"matrix({transform})"
         with self.drawing.group(transform=transform, **attrs):
             self.drawing.fmt = num
             try:

@@ -141,3 +141,17 @@ def test_images_are_embedded_pixelated():
     assert image.get("style") == "image-rendering:pixelated"
     assert image.get("preserveAspectRatio") == "none"
     assert image.get("href").startswith("data:image/png;base64,")
+
+
+def test_data_far_from_zero_land_in_the_axes():
+    # x = 1000 ± 0.01: the transform's offset (-8149898.5 pixels) needs more than six digits
+    drawing = Drawing(200, 100)
+    axes = Axes(drawing, (20, 10, 163, 80), (999.99, 1000.01), (0, 1))
+    with axes.data(class_="data"):
+        drawing.line(1000.01, 0, 1000.01, 1, class_="mark")
+    root = ET.fromstring(drawing.to_bytes())
+    (group,) = [e for e in root if e.get("class") == "data"]
+    a, _, _, d, e, f = (float(v) for v in group.get("transform")[7:-1].split())
+    x = a * float(group[0].get("x1")) + e
+    assert abs(x - float(axes.px(1000.01))) < 0.01
+    assert abs(d * 1 + f - float(axes.py(1))) < 0.01
