@@ -185,9 +185,8 @@ def _parity_dataset() -> Path:
             continue
         bold = nib.load(str(path).replace("desc-brain_mask", "desc-preproc_bold"))
         mask = nib.load(path)
-        has_data = np.zeros(bold.shape[:3], dtype=bool)
-        for t in range(bold.shape[3]):
-            has_data |= np.asarray(bold.dataobj[..., t]) != 0
+        # one read: slicing a .nii.gz volume by volume decompresses it again for each volume
+        has_data = (np.asarray(bold.dataobj) != 0).any(axis=3)
         data = (np.asarray(mask.dataobj) > 0) & has_data
         nib.save(nib.Nifti1Image(data.astype(np.uint8), mask.affine, mask.header), target)
     (tmp / "dataset_description.json").symlink_to(CACHE / "fmriprep8" / "dataset_description.json")
