@@ -169,8 +169,8 @@ def extract(
     -------
     list of numpy.ndarray
         One array of shape (n_volumes, n_elements) per spec, in the order of ``specs``
-        (a 3D image gives ``n_volumes == 1``): float32, float64 for a float64 image (voxels,
-        labels and spheres then keep full precision; maps signals are rounded to float32 values).
+        (a 3D image gives ``n_volumes == 1``): float32, float64 for a float64 image (every
+        reduction then keeps full float64 precision, as nilearn's).
 
     Examples
     --------

@@ -38,7 +38,7 @@ def reduce_maps(data: np.ndarray, maps: np.ndarray) -> np.ndarray:
     """
     weights_t = sparse.csr_array(np.asarray(maps, dtype=np.float64).T)
     solver = _LeastSquares(weights_t)
-    return solver.finish(weights_t @ _transposed_float64(np.atleast_2d(data)))
+    return solver.finish(weights_t @ _transposed_float64(np.atleast_2d(data))).astype(np.float32)
 
 
 def _gram(weights_t: sparse.csr_array) -> np.ndarray:
@@ -72,18 +72,18 @@ class _LeastSquares:
         self.gram_inverse = np.linalg.pinv(_gram(weights_t), hermitian=True)
 
     def finish(self, projections: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-        """Signals (n, n_maps) float32 from the float64 (n_maps, n) ``A.T @ b``.
+        """Signals (n, n_maps) float64 from the float64 (n_maps, n) ``A.T @ b``.
 
         With ``valid`` (boolean, one per voxel), ``A.T @ b`` was taken over those voxels only:
         the solution is the least squares over them, ``pinv(A_v.T @ A_v) @ (A_v.T @ b_v)``; a
         map without any non-zero weight on them is NaN.
         """
         if valid is None or valid.all():
-            return (self.gram_inverse @ projections).T.astype(np.float32)
+            return (self.gram_inverse @ projections).T
         weights = self.weights_t[:, np.flatnonzero(valid)]
         signals = (np.linalg.pinv(_gram(weights), hermitian=True) @ projections).T
         signals[:, np.diff(sparse.csr_array(weights).indptr) == 0] = np.nan
-        return signals.astype(np.float32)
+        return signals
 
 
 _MAPS_PER_READ = 8
@@ -330,7 +330,9 @@ class MapsSpec:
         *,
         valid: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Signals (n, n_elements) float32 from ``operator @ data.T`` (float64 (n_elements, n)).
+        """Signals (n, n_elements) float64 from ``operator @ data.T`` (float64 (n_elements, n)).
+
+        The caller's output buffer sets the final type (float32, or float64 for a float64 image).
 
         ``valid`` (boolean, one per voxel) gives the voxels the sums were taken over (see
         :class:`LabelsSpec`); the least squares are then over them.
