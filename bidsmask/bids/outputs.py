@@ -36,9 +36,10 @@ from bidsmask.bids import naming
 _ENTITY = re.compile(r"([a-z]+)-([A-Za-z0-9]+)")
 #: Entities that identify a run (dropped from group-level names; ``space``/``res`` stay).
 RUN_ENTITIES = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo", "part")
-#: Entities that tell one participant's repeated acquisitions apart; a group-level statistic of
-#: the runs' data (a group-average matrix, QC-FC) pools over these only, never over tasks.
-REPEAT_ENTITIES = ("sub", "ses", "run")
+#: Run entities a group-level statistic of the runs' data (a group-average matrix, QC-FC) pools
+#: over: every one but ``task`` (rest and task runs are never pooled; acquisitions, phase-encoding
+#: directions or echoes of one task are).
+POOLED_ENTITIES = tuple(e for e in RUN_ENTITIES if e != "task")
 
 
 def sidecar_path(path: Path | str) -> Path:
@@ -206,16 +207,16 @@ def group_filename(entities: Mapping[str, str], suffix: str, per_task: bool = Fa
     """Name the group-level file that summarises participant outputs with these entities.
 
     The run's entities (:data:`RUN_ENTITIES`) are dropped; ``space``, ``atlas``, ``meas`` … stay.
-    With ``per_task``, only participant, session and run (:data:`REPEAT_ENTITIES`) are dropped:
-    matrices of a resting-state and a task run are summarised apart.
+    With ``per_task``, ``task`` stays (:data:`POOLED_ENTITIES` are dropped): matrices of a
+    resting-state and a task run are summarised apart.
 
     Examples
     --------
     >>> group_filename({"sub": "01", "task": "rest", "space": "MNI", "desc": "group"}, "mask")
     'space-MNI_desc-group_mask'
-    >>> group_filename({"sub": "01", "task": "rest", "run": "1", "meas": "QCFC"}, "relmat", True)
+    >>> group_filename({"sub": "01", "task": "rest", "dir": "AP", "meas": "QCFC"}, "relmat", True)
     'task-rest_meas-QCFC_relmat'
     """
-    dropped = REPEAT_ENTITIES if per_task else RUN_ENTITIES
+    dropped = POOLED_ENTITIES if per_task else RUN_ENTITIES
     kept = {k: v for k, v in entities.items() if k not in dropped}
     return naming.build_filename(kept, suffix, "")
